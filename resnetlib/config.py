@@ -1,0 +1,151 @@
+"""Typed, validated configuration shared by the CLI, the notebooks and the tests.
+
+Every parameter set in resnetlib is a pydantic model that forbids unknown keys. ``validate`` turns
+pydantic's errors into one message that names the field, what was wrong, and, for a misspelt key,
+the closest valid name. ``load_yaml`` reads YAML with YAML 1.2 float rules (``1e-3`` is a float, not
+the string PyYAML's YAML 1.1 resolver makes of it) and merges an optional ``_base.yaml`` beneath.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+__all__ = [
+    "ConfigError",
+    "StrictModel",
+    "validate",
+    "load_yaml",
+    "parse_overrides",
+    "deep_merge",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A parameter set that cannot be used; the message names each bad field and how to fix it."""
+
+
+class StrictModel(BaseModel):
+    """Base for every parameter model: unknown keys are errors, assignments are re-validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+def _field_names(model_cls: type[BaseModel], loc: tuple) -> list[str]:
+    """Valid keys at ``loc`` (walking nested models), for 'did you mean' suggestions."""
+    cls: Any = model_cls
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(cls, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        cls = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        if cls is None:
+            return []
+    return list(getattr(cls, "model_fields", {}))
+
+
+def _describe(model_cls: type[BaseModel], err: dict) -> str:
+    loc = tuple(err["loc"])
+    name = ".".join(str(p) for p in loc) or "(root)"
+    if err["type"] == "extra_forbidden":
+        valid = _field_names(model_cls, loc)
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"unknown parameter '{name}'{hint} (valid: {', '.join(sorted(valid))})"
+    got = err.get("input")
+    return f"parameter '{name}': {err['msg']} (got {got!r})"
+
+
+def validate(model_cls: type[M], data: Mapping[str, Any], source: str = "parameters") -> M:
+    """Build ``model_cls`` from ``data`` or raise ConfigError naming every bad field in ``source``."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: expected a mapping of parameter names to values, got {type(data).__name__}")
+    try:
+        return model_cls.model_validate(dict(data))
+    except ValidationError as exc:
+        lines = [_describe(model_cls, e) for e in exc.errors()]
+        raise ConfigError(f"invalid {source}:\n  " + "\n  ".join(lines)) from None
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """SafeLoader whose float rule follows YAML 1.2, so ``1e-3`` and ``1E5`` are floats."""
+
+
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def yaml_loads(text: str) -> Any:
+    return yaml.load(text, Loader=_Yaml12Loader)
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``; nested mappings merge key by key, anything else is replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a params file, with ``_base.yaml`` from the same folder merged underneath if present."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"params file not found: {path}")
+    data = _read_mapping(path)
+    base = path.with_name("_base.yaml")
+    if base.is_file() and base.resolve() != path.resolve():
+        data = deep_merge(_read_mapping(base), data)
+    return data
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml_loads(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of parameter names to values")
+    return data
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["optim.lr=0.01", "seed=3"]`` -> ``{"optim": {"lr": 0.01}, "seed": 3}`` (values read as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        value = yaml_loads(raw) if raw.strip() else ""
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out

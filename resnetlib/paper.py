@@ -1,0 +1,121 @@
+"""The paper's reported numbers, each once, with the table or figure it comes from.
+
+Every test, experiment and report reads its reference values from here (``paper.value(key)`` or
+``paper.get(key)``), so no number of the paper is typed twice. Errors are in percent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Reported", "REPORTED", "get", "value", "keys", "CIFAR_PROTOCOL", "IMAGENET_PROTOCOL"]
+
+
+@dataclass(frozen=True)
+class Reported:
+    key: str
+    value: float
+    unit: str
+    ref: str
+    what: str
+
+
+def _entries() -> list[Reported]:
+    out: list[Reported] = []
+
+    def add(key: str, value: float, unit: str, ref: str, what: str) -> None:
+        out.append(Reported(key, value, unit, ref, what))
+
+    # Table 1 (and Fig. 3 for VGG-19): multiply-adds of one 224x224 forward pass.
+    for depth, macs in {18: 1.8e9, 34: 3.6e9, 50: 3.8e9, 101: 7.6e9, 152: 11.3e9}.items():
+        add(f"table1.macs.resnet{depth}", macs, "multiply-adds", "Table 1", f"ResNet-{depth} FLOPs")
+    add("table1.macs.vgg19", 19.6e9, "multiply-adds", "Table 1 / Fig. 3", "VGG-19 FLOPs")
+
+    # Table 6: CIFAR-10 params and test error.
+    params = {20: 0.27e6, 32: 0.46e6, 44: 0.66e6, 56: 0.85e6, 110: 1.7e6, 1202: 19.4e6}
+    errors = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43, 1202: 7.93}
+    for depth in params:
+        add(f"table6.params.resnet{depth}", params[depth], "parameters", "Table 6", f"ResNet-{depth} #params")
+        add(f"table6.error.resnet{depth}", errors[depth], "%", "Table 6", f"ResNet-{depth} CIFAR-10 test error")
+    add("table6.error.resnet110_mean", 6.61, "%", "Table 6", "ResNet-110 test error, mean of 5 runs")
+    add("table6.error.resnet110_std", 0.16, "%", "Table 6", "ResNet-110 test error, std of 5 runs")
+
+    # Table 2: ImageNet val top-1 error, 10-crop.
+    for name, err in {"plain18": 27.94, "plain34": 28.54, "resnet18": 27.88, "resnet34": 25.03}.items():
+        add(f"table2.top1.{name}", err, "%", "Table 2", f"{name} ImageNet top-1 error (10-crop)")
+
+    # Table 3: ImageNet val error, 10-crop testing.
+    table3 = {
+        "vgg16": (28.07, 9.33),
+        "plain34": (28.54, 10.02),
+        "resnet34_A": (25.03, 7.76),
+        "resnet34_B": (24.52, 7.46),
+        "resnet34_C": (24.19, 7.40),
+        "resnet50": (22.85, 6.71),
+        "resnet101": (21.75, 6.05),
+        "resnet152": (21.43, 5.71),
+    }
+    for name, (top1, top5) in table3.items():
+        add(f"table3.top1.{name}", top1, "%", "Table 3", f"{name} ImageNet top-1 error (10-crop)")
+        add(f"table3.top5.{name}", top5, "%", "Table 3", f"{name} ImageNet top-5 error (10-crop)")
+
+    # Tables 7 and 8: Faster R-CNN detection, VGG-16 vs ResNet-101 backbones.
+    det = {
+        "table7.voc07_map": (73.2, 76.4, "VOC 2007 test mAP"),
+        "table7.voc12_map": (70.4, 73.8, "VOC 2012 test mAP"),
+        "table8.coco_map50": (41.5, 48.4, "COCO val mAP@.5"),
+        "table8.coco_map": (21.2, 27.2, "COCO val mAP@[.5,.95]"),
+    }
+    for key, (vgg, res, what) in det.items():
+        ref = "Table 7" if key.startswith("table7") else "Table 8"
+        add(f"{key}.vgg16", vgg, "%", ref, f"{what}, VGG-16")
+        add(f"{key}.resnet101", res, "%", ref, f"{what}, ResNet-101")
+    return out
+
+
+REPORTED: dict[str, Reported] = {r.key: r for r in _entries()}
+
+
+def get(key: str) -> Reported:
+    try:
+        return REPORTED[key]
+    except KeyError:
+        raise KeyError(f"no reported number {key!r}; see resnetlib.paper.keys()") from None
+
+
+def value(key: str) -> float:
+    return get(key).value
+
+
+def keys(prefix: str = "") -> list[str]:
+    return sorted(k for k in REPORTED if k.startswith(prefix))
+
+
+#: Sec. 4.2: the CIFAR-10 training protocol.
+CIFAR_PROTOCOL = {
+    "batch_size": 128,
+    "lr": 0.1,
+    "milestones": (32_000, 48_000),
+    "lr_decay": 0.1,
+    "iterations": 64_000,
+    "weight_decay": 1e-4,
+    "momentum": 0.9,
+    "train_size": 45_000,
+    "val_size": 5_000,
+    "padding": 4,
+    "warmup_lr": 0.01,
+    "warmup_until_train_error": 80.0,
+    "warmup_iterations_approx": 400,
+}
+
+#: Sec. 3.4: the ImageNet training protocol.
+IMAGENET_PROTOCOL = {
+    "batch_size": 256,
+    "lr": 0.1,
+    "lr_decay": 0.1,
+    "iterations": 600_000,
+    "weight_decay": 1e-4,
+    "momentum": 0.9,
+    "scale_range": (256, 480),
+    "crop": 224,
+}

@@ -1,0 +1,148 @@
+"""The typed training configuration: one object drives the CLI, the notebooks and the tests.
+
+Defaults are the paper's CIFAR-10 protocol (Sec. 4.2); a params file overrides what it names. Loading
+and validating never touches data or builds a model, so a bad file fails before any long work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .. import models
+from ..config import StrictModel, deep_merge, load_yaml, parse_overrides, validate
+
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "WarmupConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "load_config",
+]
+
+DatasetName = Literal["cifar10", "fashion_mnist", "synthetic", "imagefolder"]
+
+
+class DataConfig(StrictModel):
+    """Which data and how much of it (Sec. 4.2: 45k/5k train/val split, 4-pixel pad + crop + flip)."""
+
+    name: DatasetName = "cifar10"
+    root: str = Field("", description="folder holding the data set; '' = the default search path")
+    download: bool = Field(False, description="download where the network allows (torchvision)")
+    train_size: int | None = Field(None, ge=1, description="seeded subset of the training images")
+    val_size: int = Field(0, ge=0, description="held out of the training images (paper: 5000)")
+    test_size: int | None = Field(None, ge=1, description="seeded subset of the test images")
+    augment: bool = True
+    padding: int = Field(4, ge=0, description="zero padding before the random crop (Sec. 4.2)")
+    # imagefolder (ImageNet layout) only: Sec. 3.4 scale augmentation and 10-crop testing.
+    scale: tuple[int, int] = Field((256, 480), description="shorter side resized into this range")
+    crop: int = Field(224, ge=8)
+    workers: int = Field(0, ge=0, description="DataLoader workers for imagefolder data")
+    ten_crop: bool = Field(True, description="Table 2: average the predictions of 10 crops at test time")
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] > v[1] or v[0] < 1:
+            raise ValueError(f"scale must be (low, high) with 1 <= low <= high, got {v}")
+        return v
+
+
+class ModelConfig(StrictModel):
+    name: str = "cifar_resnet20"
+    shortcut: Literal["A", "B", "C"] | None = Field(None, description="None = the paper's default for the net")
+    stride_in_1x1: bool = True
+    activation_checkpointing: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        models.family(v)  # raises ValueError listing the known names
+        return v
+
+    def build_options(self, num_classes: int, in_channels: int) -> dict[str, Any]:
+        opts: dict[str, Any] = {"num_classes": num_classes, "in_channels": in_channels}
+        family = models.family(self.name)
+        if family == "vgg":
+            if in_channels != 3:
+                raise ValueError("VGG nets take 3-channel input")
+            return {"num_classes": num_classes}
+        if self.shortcut is not None:
+            opts["shortcut"] = self.shortcut
+        opts["activation_checkpointing"] = self.activation_checkpointing
+        if family == "imagenet":
+            opts["stride_in_1x1"] = self.stride_in_1x1
+        return opts
+
+
+class WarmupConfig(StrictModel):
+    """Sec. 4.2 for ResNet-110: lr 0.01 until the training error is below 80% (~400 iterations)."""
+
+    mode: Literal["off", "until_error", "iterations"] = "off"
+    lr: float = Field(0.01, gt=0)
+    train_error_below: float = Field(80.0, gt=0, le=100, description="percent, 'until_error' mode")
+    check_every: int = Field(10, ge=1, description="iterations over which the training error is measured")
+    iterations: int = Field(400, ge=0, description="length of the warm-up in 'iterations' mode")
+
+
+class OptimConfig(StrictModel):
+    """SGD of Sec. 3.4/4.2: momentum 0.9, weight decay 1e-4, lr 0.1 /10 at 32k and 48k, stop at 64k."""
+
+    batch_size: int = Field(128, ge=1, description="global batch, split evenly over DDP ranks")
+    lr: float = Field(0.1, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    iterations: int = Field(64_000, ge=1)
+    milestones: list[int] = Field(default_factory=lambda: [32_000, 48_000])
+    lr_decay: float = Field(0.1, gt=0, le=1)
+    warmup: WarmupConfig = Field(default_factory=WarmupConfig)
+
+    @model_validator(mode="after")
+    def _milestones_sorted(self) -> "OptimConfig":
+        if sorted(self.milestones) != list(self.milestones) or any(m < 1 for m in self.milestones):
+            raise ValueError(f"milestones must be increasing positive iterations, got {self.milestones}")
+        return self
+
+
+class TrainConfig(StrictModel):
+    """One training run. ``seed`` drives initialisation, data order and augmentation."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    seed: int = 0
+    device: str = Field("auto", description="auto (cuda if available), cpu, cuda, cuda:N")
+    amp: Literal["off", "bf16", "fp16"] = Field("off", description="autocast dtype; fp16 uses a GradScaler")
+    channels_last: bool | None = Field(None, description="None = on for CUDA, off for CPU")
+    compile: bool = Field(False, description="torch.compile the model")
+    deterministic: bool = Field(False, description="torch.use_deterministic_algorithms (tests, resume checks)")
+    threads: int | None = Field(None, ge=1, description="torch.set_num_threads; None = torch's default")
+    eval_every: int = Field(1000, ge=1, description="iterations between evaluations (one metrics.csv row each)")
+    eval_batch_size: int = Field(500, ge=1)
+    checkpoint_every: int = Field(2000, ge=1)
+    log: Literal["auto", "bar", "lines", "none"] = Field(
+        "auto", description="auto = a tqdm bar on a terminal, one line per evaluation otherwise"
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, v: str) -> str:
+        if v != "auto" and not (v == "cpu" or v == "cuda" or v.startswith("cuda:") or v == "mps"):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _fp16_needs_cuda(self) -> "TrainConfig":
+        if self.amp == "fp16" and self.device == "cpu":
+            raise ValueError("amp=fp16 needs CUDA; use amp=bf16 on CPU")
+        return self
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Params file (with optional ``_base.yaml``) plus ``--set key=value`` overrides, validated."""
+    data: dict[str, Any] = load_yaml(path) if path else {}
+    data = deep_merge(data, parse_overrides(overrides))
+    return validate(TrainConfig, data, source=f"training parameters ({path or 'defaults'})")

@@ -1,0 +1,154 @@
+"""build_index on hand-written results.json files and one failed notebook."""
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from resnetlib.report import index as index_mod
+from resnetlib.report.index import build_index
+
+ENV = {"git_commit": "abc1234", "git_dirty": True, "torch": "9.9.9", "device": "cpu (2 cores)"}
+
+
+def _results(experiment, claims, **extra):
+    return {
+        "experiment": experiment,
+        "profile": "cpu",
+        "dataset": "fashion_mnist",
+        "data_source": "/usr/share/datasets/fashion-mnist",
+        "scale": "10000 train images, 400 iterations",
+        "seeds": [0, 1],
+        "wall_seconds": 12.0,
+        "claims": claims,
+        **extra,
+    }
+
+
+def _claim(id, verdict, reason="r", ours=9.1, paper=8.75, ref="Table 6"):
+    return {"id": id, "ref": ref, "what": f"what {id}", "ours": ours, "paper": paper, "verdict": verdict,
+            "reason": reason}
+
+
+@pytest.fixture
+def built(tmp_path):
+    reports = tmp_path / "reports"
+    prof = reports / "cpu"
+    for name, claims in {
+        "architectures": [
+            _claim("t1_macs", "reproduced", ours=1.8e9, paper=1.8e9, ref="Table 1"),
+            _claim("t1_params", "reproduced", ours=11.7e6, paper=11.7e6, ref="Table 1"),
+        ],
+        "cifar_degradation": [
+            _claim("t6_err", "not measurable at this scale",
+                   reason="ours < paper & <script>alert(1)</script>"),
+            _claim("fig6_deg", "not reproduced", ours="higher", paper="lower", ref="Figure 6"),
+        ],
+    }.items():
+        (prof / name).mkdir(parents=True)
+        (prof / name / "results.json").write_text(json.dumps(_results(name, claims)))
+    outcomes = [
+        {"name": "architectures", "profile": "cpu", "status": "ok",
+         "params_file": "params/architectures/cpu.yaml",
+         "notebook": str(prof / "architectures.ipynb"), "html": str(prof / "architectures.html"),
+         "wall_seconds": 10.0},
+        {"name": "cifar_degradation", "profile": "cpu", "status": "ok",
+         "params_file": "params/cifar_degradation/cpu.yaml",
+         "notebook": str(prof / "cifar_degradation.ipynb"),
+         "html": str(prof / "cifar_degradation.html"), "wall_seconds": 100.0},
+        {"name": "shortcut_options", "profile": "cpu", "status": "failed",
+         "params_file": "params/shortcut_options/cpu.yaml",
+         "notebook": str(prof / "shortcut_options.failed.ipynb"),
+         "html": str(prof / "shortcut_options.failed.html"),
+         "wall_seconds": 3.5, "ename": "ValueError", "evalue": "depth <20> not supported", "cell_index": 4,
+         "execution_count": 3},
+        # ok but wrote nothing: must not silently disappear from the index
+        {"name": "layer_responses", "profile": "cpu", "status": "ok",
+         "params_file": "params/layer_responses/cpu.yaml",
+         "notebook": str(prof / "layer_responses.ipynb"), "html": str(prof / "layer_responses.html"),
+         "wall_seconds": 1.0},
+    ]
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    path = build_index(reports, outcomes, environment=ENV, generated=when)
+    return path, json.loads((prof / "index.json").read_text()), prof
+
+
+def test_writes_both_files_in_the_profile_folder(built):
+    path, summary, prof = built
+    assert path == prof / "index.html" and path.is_file()
+    assert summary["profile"] == "cpu"
+
+
+def test_counts_per_verdict(built):
+    _, summary, _ = built
+    assert summary["counts"] == {
+        "reproduced": 2,
+        "not reproduced": 1,
+        "not measurable at this scale": 1,
+        "failed": 1,
+        "no results": 1,
+    }
+    assert summary["failed_notebooks"] == ["shortcut_options"]
+    assert summary["total_wall_seconds"] == pytest.approx(114.5)
+    by_name = {e["name"]: e for e in summary["experiments"]}
+    assert [c["id"] for c in by_name["cifar_degradation"]["claims"]] == ["t6_err", "fig6_deg"]
+    assert by_name["cifar_degradation"]["seeds"] == [0, 1]
+    assert by_name["shortcut_options"]["verdict"] == "failed"
+
+
+def test_one_row_per_claim_with_links_and_columns(built):
+    path, _, _ = built
+    page = path.read_text()
+    body = page.split("<tbody>")[1]
+    assert body.count("<tr") == 4 + 1 + 1  # claims + failed + no results
+    for column in ["Paper", "Claim", "Notebook", "Params file", "Data set and scale", "Seed(s)", "Ours",
+                   "Paper value", "Verdict", "Reason"]:
+        assert f"<th>{column}</th>" in page
+    assert '<a href="architectures.html">architectures</a>' in page
+    assert "params/cifar_degradation/cpu.yaml" in page
+    assert "10000 train images, 400 iterations" in page and "0, 1" in page
+    assert "1.8e+09" in page and "9.10" in page and "8.75" in page
+    assert 'class="verdict v-reproduced"' in page and 'class="verdict v-not-reproduced"' in page
+    assert "Figure 6" in page
+
+
+def test_header_and_legend(built):
+    page = built[0].read_text()
+    assert "abc1234 (dirty" in page and "9.9.9" in page and "cpu (2 cores)" in page
+    assert "2025-01-02 03:04:05" in page and "1:54" in page  # 114.5 s total
+    assert "computed by this run" in page
+    for verdict in ("reproduced", "not reproduced", "not measurable at this scale"):
+        assert f">{verdict}</span>" in page
+
+
+def test_text_is_escaped(built):
+    page = built[0].read_text()
+    assert "<script>" not in page
+    assert "ours &lt; paper &amp; &lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "depth &lt;20&gt; not supported" in page
+
+
+def test_failed_row_shows_error_and_executed_notebook(built):
+    page, prof = built[0].read_text(), built[2]
+    row = next(r for r in page.split("<tr") if "shortcut_options" in r)
+    assert "v-failed" in row and "notebook failed" in row
+    assert "ValueError: depth &lt;20&gt; not supported at cell 4 (In [3])" in row
+    assert str(prof / "shortcut_options.failed.ipynb") in row
+    assert 'href="shortcut_options.failed.html"' in row
+
+
+def test_missing_results_is_a_visible_row(built):
+    page = built[0].read_text()
+    row = next(r for r in page.split("<tr") if "layer_responses" in r)
+    assert "no results" in row and "results.json" in row
+
+
+def test_profile_is_required_when_outcomes_do_not_give_one(tmp_path):
+    with pytest.raises(ValueError, match="one profile"):
+        build_index(tmp_path, [], environment=ENV)
+    assert build_index(tmp_path, [], profile="smoke", environment=ENV).is_file()
+
+
+def test_git_info_without_git(monkeypatch):
+    monkeypatch.setattr(index_mod.shutil, "which", lambda name: None)
+    assert index_mod.git_info() == {"commit": "unknown", "dirty": None}

@@ -1,0 +1,51 @@
+"""environment.yml and pyproject.toml agree; pyproject is the one list of dependencies."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def environment():
+    return yaml.safe_load((ROOT / "environment.yml").read_text())
+
+
+def name_of(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].lower()
+
+
+def test_environment_installs_the_package_from_pyproject_with_its_test_extra():
+    deps = environment()["dependencies"]
+    pip = next(d["pip"] for d in deps if isinstance(d, dict))
+    assert "-e .[test]" in pip
+    assert environment()["channels"] == ["conda-forge", "nodefaults"]
+
+
+def test_environment_python_satisfies_requires_python():
+    conda = [d for d in environment()["dependencies"] if isinstance(d, str)]
+    python = next(d for d in conda if d.startswith("python"))
+    version = python.split("=")[1]
+    minimum = pyproject()["project"]["requires-python"].removeprefix(">=")
+    assert tuple(map(int, version.split("."))) >= tuple(map(int, minimum.split(".")))
+
+
+def test_environment_lists_no_dependency_that_pyproject_lacks():
+    declared = {name_of(r) for r in pyproject()["project"]["dependencies"]}
+    declared |= {name_of(r) for r in pyproject()["project"]["optional-dependencies"]["test"]}
+    deps = environment()["dependencies"]
+    conda = {name_of(d) for d in deps if isinstance(d, str)} - {"python", "pip"}
+    pip = {name_of(d) for d in next(d["pip"] for d in deps if isinstance(d, dict)) if not d.startswith("-e")}
+    assert conda <= declared and pip <= declared
+
+
+def test_torch_pin_is_the_same_in_environment_and_makefile():
+    make_pin = re.search(r"TORCH_PIN := (.+)", (ROOT / "Makefile").read_text()).group(1).split()
+    pip = next(d["pip"] for d in environment()["dependencies"] if isinstance(d, dict))
+    assert sorted(p for p in pip if p.startswith("torch")) == sorted(make_pin)
