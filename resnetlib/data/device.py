@@ -42,12 +42,12 @@ def crop_flip(
     [0, 2*padding], and mirror the samples where ``flip`` is True: one F.pad and one gather."""
     b, c, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding)) if padding else x
+    width = w + 2 * padding
     rows = dy[:, None] + torch.arange(h, device=x.device)  # [B,H]
     cols_fwd = torch.arange(w, device=x.device)
     cols = dx[:, None] + torch.where(flip[:, None], cols_fwd.flip(0), cols_fwd)  # [B,W]
-    batch = torch.arange(b, device=x.device)[:, None, None, None]
-    chan = torch.arange(c, device=x.device)[None, :, None, None]
-    return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
+    flat = (rows[:, :, None] * width + cols[:, None, :]).view(b, 1, h * w).expand(b, c, h * w)
+    return padded.reshape(b, c, -1).gather(2, flat).view(b, c, h, w)
 
 
 class DeviceBatches:

@@ -30,3 +30,90 @@ def cost_against_depth(table: pd.DataFrame) -> plt.Figure:
     axes[1].set_title("Multiply-adds per image (Table 1 crosses)")
     fig.tight_layout()
     return fig
+
+
+def error_curves(curves: pd.DataFrame, title_prefix: str = "") -> plt.Figure:
+    """Fig. 6 style: training error (dashed) and test error (bold) against iterations, plain | ResNet."""
+    kinds = [k for k in ("plain", "resnet") if k in set(curves["kind"])]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 4.2), sharey=True, squeeze=False)
+    depths = sorted(set(curves["depth"]))
+    palette = dict(zip(depths, sns.color_palette("viridis", len(depths))))
+    mean = curves.groupby(["kind", "depth", "iteration"], as_index=False)[["train_error", "test_error"]].mean()
+    for ax, kind in zip(axes[0], kinds):
+        for depth in depths:
+            part = mean[(mean.kind == kind) & (mean.depth == depth)]
+            label = f"{'plain' if kind == 'plain' else 'ResNet'}-{depth}"
+            ax.plot(part.iteration, part.train_error, "--", lw=1, color=palette[depth])
+            ax.plot(part.iteration, part.test_error, "-", lw=2.2, color=palette[depth], label=label)
+        ax.set_title(f"{title_prefix}{'plain' if kind == 'plain' else 'residual'} nets")
+        ax.set_xlabel("iteration")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("error (%)  (dashed: training, bold: test)")
+    fig.tight_layout()
+    return fig
+
+
+def response_stds(responses: pd.DataFrame) -> plt.Figure:
+    """Fig. 7: std of each 3x3 layer's response, in layer order (top) and sorted by magnitude (bottom)."""
+    fig, axes = plt.subplots(2, 1, figsize=(9, 6.5))
+    for model, part in responses.groupby("model", sort=False):
+        axes[0].plot(part["layer"], part["std"], marker=".", lw=1, label=model)
+        axes[1].plot(range(1, len(part) + 1), sorted(part["std"], reverse=True), marker=".", lw=1, label=model)
+    axes[0].set_xlabel("layer index (original order)")
+    axes[1].set_xlabel("layer index (sorted by magnitude)")
+    for ax in axes:
+        ax.set_ylabel("std")
+        ax.legend(fontsize=8, ncol=3)
+    fig.tight_layout()
+    return fig
+
+
+def shortcut_options(final: pd.DataFrame, paper_top1: dict[str, float] | None = None, title: str = "") -> plt.Figure:
+    """Table 3 side by side: our final errors per shortcut option (training light, test dark), the paper's
+    top-1 errors (its own panel: a different data set and scale), and each net's parameters."""
+    order = [o for o in ("plain", "A", "B", "C") if o in set(final["option"])]
+    panels = 3 if paper_top1 else 2
+    fig, axes = plt.subplots(1, panels, figsize=(4.8 * panels, 4.2))
+    long = final.melt(id_vars="option", value_vars=["train_error", "test_error"], var_name="error",
+                      value_name="error (%)")
+    long["error"] = long["error"].map({"train_error": "training", "test_error": "test"})
+    sns.barplot(data=long, x="option", y="error (%)", hue="error", order=order, palette=["#9ecae1", "#08519c"],
+                ax=axes[0])
+    axes[0].set_title(f"{title}ours: final error")
+    axes[0].legend(fontsize=8)
+    if paper_top1:
+        values = [paper_top1[o] for o in order]
+        axes[1].bar(order, values, color="grey")
+        axes[1].set_ylim(min(values) - 2, max(values) + 1)
+        for x, v in enumerate(values):
+            axes[1].text(x, v + 0.1, f"{v:.2f}", ha="center", fontsize=8)
+        axes[1].set_title("paper, Table 3: ImageNet top-1 error (%)")
+    params = final.set_index("option").loc[order, "params"] / 1e6
+    axes[-1].bar(order, params.values, color=sns.color_palette("viridis", len(order)))
+    axes[-1].set_ylim(params.min() * 0.95, params.max() * 1.02)
+    for x, v in enumerate(params.values):
+        axes[-1].text(x, v, f"{v:.3f}M", ha="center", va="bottom", fontsize=8)
+    axes[-1].set_title("parameters of our nets (M)")
+    for ax in axes:
+        ax.set_xlabel("shortcut option")
+    fig.tight_layout()
+    return fig
+
+
+def activation_memory(memory: pd.DataFrame) -> plt.Figure:
+    """Activation memory per image of one training step, with and without activation checkpointing."""
+    m = memory.copy()
+    m["net"] = "ResNet-" + m["depth"].astype(str)
+    m["MiB per image"] = m["activation_bytes_per_image"] / 2**20
+    m["checkpointing"] = m["activation_checkpointing"].map({True: "checkpointed blocks", False: "no checkpointing"})
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    sns.barplot(data=m, x="net", y="MiB per image", hue="checkpointing",
+                hue_order=["no checkpointing", "checkpointed blocks"], palette=["#fc9272", "#31a354"], ax=ax)
+    for container in ax.containers:
+        ax.bar_label(container, fmt="%.1f", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xlabel("")
+    ax.set_title("Tensors saved for backward (3x32x32 input)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -8,10 +8,20 @@ from typing import Any
 import pandas as pd
 
 
-def claims_table(results: Mapping[str, Any]) -> pd.DataFrame:
+def claims_frame(results: Mapping[str, Any]) -> pd.DataFrame:
     """One row per claim of a ``results.json``: reference, claim, ours, paper, verdict, reason."""
     columns = ["ref", "what", "ours", "paper", "verdict", "reason"]
     return pd.DataFrame(results["claims"], columns=[*columns, "id"])[columns]
+
+
+def claims_table(results: Mapping[str, Any]):
+    """``claims_frame`` styled for a notebook: whole texts (no truncation), left-aligned, no index."""
+    return (
+        claims_frame(results)
+        .style.hide(axis="index")
+        .format(precision=2, na_rep="-")
+        .set_properties(**{"text-align": "left", "white-space": "normal"})
+    )
 
 
 def scale_note(results: Mapping[str, Any]) -> str:

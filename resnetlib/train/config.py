@@ -116,7 +116,7 @@ class TrainConfig(StrictModel):
     seed: int = 0
     device: str = Field("auto", description="auto (cuda if available), cpu, cuda, cuda:N")
     amp: Literal["off", "bf16", "fp16"] = Field("off", description="autocast dtype; fp16 uses a GradScaler")
-    channels_last: bool | None = Field(None, description="None = on for CUDA, off for CPU")
+    channels_last: bool = Field(True, description="NHWC memory format: faster convs on CUDA and on x86 CPUs")
     compile: bool = Field(False, description="torch.compile the model")
     deterministic: bool = Field(False, description="torch.use_deterministic_algorithms (tests, resume checks)")
     threads: int | None = Field(None, ge=1, description="torch.set_num_threads; None = torch's default")

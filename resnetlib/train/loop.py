@@ -14,7 +14,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,8 @@ class TrainState:
     warmup_done: bool = False
     warmup_end: int | None = None
     elapsed_s: float = 0.0
+    interval_seen: int = 0  # images since the last evaluation (all ranks)
+    warmup_seen: int = 0  # images since the last warm-up check (all ranks)
     metrics: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -258,7 +260,7 @@ def _fit(config, run_dir, resume, on_evaluation, info: DistInfo) -> RunResult:
             f"{run.path} already holds a run; continue it with --resume, or choose another --run-dir"
         )
     configure_torch(config, device)
-    channels_last = device.type == "cuda" if config.channels_last is None else config.channels_last
+    channels_last = config.channels_last
 
     torch.manual_seed(config.seed)
     data = prepare_data(config, device, info)
@@ -271,7 +273,9 @@ def _fit(config, run_dir, resume, on_evaluation, info: DistInfo) -> RunResult:
     )
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
     state = TrainState(warmup_done=config.optim.warmup.mode != "until_error")
-    acc = torch.zeros(5, dtype=torch.float64, device=device)  # loss, errors, seen, warm-up errors, seen
+    # On-device sums (no GPU sync per step): loss and errors since the last evaluation, errors since the
+    # last warm-up check. The image counts are known on the host (TrainState.interval_seen, warmup_seen).
+    acc = torch.zeros(3, dtype=torch.float64, device=device)
 
     if resume:
         payload = ckpt.load_checkpoint(run.checkpoint)
@@ -333,14 +337,15 @@ def _fit(config, run_dir, resume, on_evaluation, info: DistInfo) -> RunResult:
 
         with torch.no_grad():
             wrong = (logits.argmax(1) != y).sum().double()
-            acc += torch.stack([loss.detach().double() * y.numel(), wrong, acc.new_tensor(y.numel()), wrong,
-                                acc.new_tensor(y.numel())])
+            acc += torch.stack((loss.detach().double() * y.numel(), wrong, wrong))
             bad_iteration = torch.where(
                 (bad_iteration < 0) & ~torch.isfinite(loss.detach()), torch.full_like(bad_iteration, it),
                 bad_iteration,
             )
         state.iteration = it + 1
-        interval_images += x.shape[0] * info.world
+        state.interval_seen += y.numel() * info.world
+        state.warmup_seen += y.numel() * info.world
+        interval_images += y.numel() * info.world
         if bar is not None:
             bar.update(1)
 
@@ -350,6 +355,8 @@ def _fit(config, run_dir, resume, on_evaluation, info: DistInfo) -> RunResult:
         ):
             _check_warmup(acc, state, optim_cfg, info, bad_iteration)
         if state.iteration % config.eval_every == 0 or done:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)  # time the queued GPU work too
             now = time.perf_counter()
             state.elapsed_s += now - interval_start
             row = _evaluation_row(
@@ -394,10 +401,11 @@ def _raise_if_nonfinite(bad_iteration: torch.Tensor, optim_cfg, state: TrainStat
 
 def _check_warmup(acc, state: TrainState, optim_cfg, info: DistInfo, bad_iteration) -> None:
     """'until_error' warm-up: measure the training error of the last ``check_every`` iterations."""
-    window = all_reduce_sum(acc[3:5].clone(), info)
+    errors = all_reduce_sum(acc[2:3].clone(), info)[0].item()
     _raise_if_nonfinite(bad_iteration, optim_cfg, state)
-    error = 100.0 * window[0].item() / max(window[1].item(), 1.0)
-    acc[3:5] = 0
+    error = 100.0 * errors / max(state.warmup_seen, 1)
+    acc[2] = 0
+    state.warmup_seen = 0
     if warmup_finished(error, optim_cfg):
         state.warmup_done = True
         state.warmup_end = state.iteration
@@ -406,9 +414,10 @@ def _check_warmup(acc, state: TrainState, optim_cfg, info: DistInfo, bad_iterati
 def _evaluation_row(net, model, data: TrainingData, acc, state: TrainState, lr, images_per_s, autocast,
                     channels_last, info: DistInfo, bad_iteration, optim_cfg) -> dict[str, float]:
     _raise_if_nonfinite(bad_iteration, optim_cfg, state)
-    sums = all_reduce_sum(acc[:3].clone(), info)
-    seen = max(sums[2].item(), 1.0)
-    acc[:3] = 0
+    sums = all_reduce_sum(acc[:2].clone(), info)
+    seen = max(state.interval_seen, 1)
+    acc[:2] = 0
+    state.interval_seen = 0
     row = {
         "iteration": state.iteration,
         "epoch": round(state.iteration / data.train.batches_per_epoch, 3),
@@ -438,10 +447,11 @@ def _progress(config: TrainConfig, info: DistInfo, total: int, start: int):
 def _report(row, bar, config: TrainConfig, info: DistInfo, total: int) -> None:
     if not info.is_main or config.log == "none":
         return
-    text = (
-        f"train {row['train_error']:.2f}%  val {row['val_error']:.2f}%  test {row['test_error']:.2f}%  "
-        f"lr {row['lr']:g}  {row['images_per_s']:.0f} img/s"
+    errors = "  ".join(
+        f"{split} {row[f'{split}_error']:.2f}%" for split in ("train", "val", "test")
+        if math.isfinite(row[f"{split}_error"])
     )
+    text = f"{errors}  lr {row['lr']:g}  {row['images_per_s']:.0f} img/s"
     if bar is not None:
         bar.set_postfix_str(text)
     else:

@@ -14,6 +14,7 @@ import json
 import time
 from pathlib import Path
 
+from .. import __version__
 from .config import TrainConfig
 from .loop import RunResult, fit
 
@@ -22,7 +23,9 @@ _PRESENTATION_ONLY = {"log", "threads", "checkpoint_every"}
 
 
 def run_key(config: TrainConfig) -> str:
+    """Hash of every result-changing setting and of resnetlib's version (so new code retrains)."""
     settings = config.model_dump(mode="json", exclude=_PRESENTATION_ONLY)
+    settings["resnetlib"] = __version__
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -75,3 +75,12 @@ def test_missing_file_and_bad_yaml(tmp_path):
 def test_fp16_on_cpu_is_refused():
     with pytest.raises(ConfigError, match="fp16"):
         load_config(None, ["amp=fp16", "device=cpu"])
+
+
+def test_example_params_files_validate():
+    from pathlib import Path
+
+    examples = sorted((Path(__file__).resolve().parents[2] / "params" / "examples").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        load_config(path)

@@ -1,0 +1,110 @@
+"""Figures of the detection experiment, drawn from the files a run wrote (never from live objects).
+
+- ``plot_curves(results_dir)``: training loss per logged step, one line per backbone (``curves.csv``).
+- ``plot_detections(results_dir, n)``: test images with ground truth and each backbone's detections
+  (``detections.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["plot_curves", "plot_detections"]
+
+
+def _style() -> None:
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook")
+
+
+def plot_curves(results_dir: str | Path):
+    """Total and per-component training loss vs iteration for each backbone; returns the figure."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    _style()
+    path = Path(results_dir) / "curves.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the detection experiment first")
+    df = pd.read_csv(path)
+    parts = [
+        c
+        for c in ("loss", "loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg")
+        if c in df
+    ]
+    fig, axes = plt.subplots(1, len(parts), figsize=(3.6 * len(parts), 3.2), squeeze=False)
+    for ax, col in zip(axes[0], parts, strict=True):
+        sns.lineplot(data=df, x="iteration", y=col, hue="backbone", ax=ax, marker="o", markersize=3)
+        ax.set_title(col.replace("loss_", "").replace("loss", "total loss"))
+        ax.set_ylabel("")
+        if ax is not axes[0][-1] and ax.get_legend() is not None:
+            ax.get_legend().remove()
+    fig.suptitle("Faster R-CNN training loss (equal budget per backbone)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_detections(results_dir: str | Path, n: int = 4, score_threshold: float | None = None):
+    """``n`` test images, one row per backbone; ground truth dashed white, detections coloured by class.
+
+    ``score_threshold`` None shows each image's top-k detections, k = its number of ground-truth objects
+    (short runs give low but informative scores); a number shows every detection scoring at least that.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import seaborn as sns
+    from matplotlib.patches import Rectangle
+    from PIL import Image
+
+    _style()
+    path = Path(results_dir) / "detections.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the detection experiment first")
+    data = json.loads(path.read_text())
+    classes = data["classes"]
+    backbones = list(data["backbones"])
+    images = data["images"][:n]
+    if not images:
+        raise ValueError(f"{path} holds no images")
+    palette = sns.color_palette("husl", len(classes))
+    fig, axes = plt.subplots(
+        len(backbones), len(images), figsize=(2.8 * len(images), 2.9 * len(backbones)), squeeze=False
+    )
+    for col, item in enumerate(images):
+        with Image.open(item["file"]) as img:
+            pixels = np.asarray(img.convert("RGB"))
+        for row, name in enumerate(backbones):
+            ax = axes[row][col]
+            ax.imshow(pixels, cmap="gray")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            for box in item["gt_boxes"]:
+                x1, y1, x2, y2 = box
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="white", ls="--", lw=1))
+            det = item["detections"][name]
+            shown = list(zip(det["boxes"], det["scores"], det["labels"], strict=True))
+            shown.sort(key=lambda d: -d[1])
+            if score_threshold is None:
+                shown = shown[: len(item["gt_boxes"])]
+            else:
+                shown = [d for d in shown if d[1] >= score_threshold]
+            for box, score, label in shown:
+                x1, y1, x2, y2 = box
+                color = palette[label % len(palette)]
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=color, lw=1.5))
+                ax.text(x1, y1, f"{classes[label]} {score:.2f}", color="black", fontsize=6,
+                        bbox={"facecolor": color, "alpha": 0.8, "pad": 1, "lw": 0}, va="bottom")  # fmt: skip
+            if col == 0:
+                ax.set_ylabel(name)
+    which = (
+        "top-k detections (k = objects in the image)"
+        if score_threshold is None
+        else f"score >= {score_threshold}"
+    )
+    fig.suptitle(f"Test detections: {which}; dashed: ground truth")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,516 @@
+"""Faster R-CNN on our ResNets with the paper's C4 design (Sec. 4.3, appendix A), and a VGG baseline.
+
+Built on torchvision's ``FasterRCNN`` (its RPN, RoIAlign, samplers and losses); only the backbone, the
+RoI head and the predictor are ours:
+
+ResNet ("C4", Table 8's design):
+    backbone  conv1 .. conv4_x (``conv1, bn1, relu, maxpool, layer1..layer3``), stride 16, shared by the
+              RPN and the detector; ``out_channels = 256 * expansion``.
+    RoI pool  ``MultiScaleRoIAlign(["0"], 14, 2)``: 14x14 features per RoI.
+    head      conv5_x (``layer4``; its first block has stride 2, so 14x14 -> 7x7) + global average pool.
+    predictor ``FastRCNNPredictor(512 * expansion, num_classes)``: the cls and box-regression fcs.
+
+VGG-16 baseline (ref. [32]'s Faster R-CNN): conv1_1 .. conv5_3 (torchvision ``features`` minus its last
+max-pool, stride 16), 7x7 RoIAlign, fc6/fc7 head. ``vgg_small`` is a VGG-style net of about the same
+backbone cost as ResNet-18's C4 trunk for the CPU profiles.
+
+BN: the paper computes BN statistics on ImageNet and keeps them fixed while fine-tuning
+(``batchnorm="frozen"``: every ``BatchNorm2d`` becomes ``torchvision.ops.FrozenBatchNorm2d``). Training
+from scratch (no ImageNet checkpoint, as in the small profiles) has no statistics worth freezing;
+``batchnorm="train"`` keeps ordinary BN there, and then ``vgg_small`` gets BN after each conv too, so
+both backbones share one normalisation policy (VGG-16 stays as published, without BN).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+from torchvision.models.detection.rpn import AnchorGenerator
+from torchvision.ops import FrozenBatchNorm2d, MultiScaleRoIAlign
+
+from .. import models
+
+__all__ = [
+    "BACKBONES",
+    "PAPER_ANCHOR_SIZES",
+    "PAPER_ASPECT_RATIOS",
+    "RESNETS",
+    "VGGS",
+    "FrozenBatchNorm2d",
+    "ResNetC4Backbone",
+    "ResNetC5Head",
+    "VGGBackbone",
+    "VGGHead",
+    "build_detector",
+    "freeze_batchnorm",
+    "load_classification_checkpoint",
+    "vgg_small_features",
+]
+
+RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+VGGS = ("vgg16", "vgg_small")
+BACKBONES = RESNETS + VGGS
+
+#: Faster R-CNN's anchors (ref. [32]), used by the paper: 3 scales x 3 aspect ratios, ~600 px images.
+PAPER_ANCHOR_SIZES = (128, 256, 512)
+PAPER_ASPECT_RATIOS = (0.5, 1.0, 2.0)
+
+#: The torchvision/ImageNet per-channel normalisation (what torchvision's checkpoints expect).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+BatchNormMode = Literal["frozen", "train"]
+
+
+# --------------------------------------------------------------------------------------------- BN
+
+
+def freeze_batchnorm(module: nn.Module) -> nn.Module:
+    """Replace every ``nn.BatchNorm2d`` inside ``module`` by a ``FrozenBatchNorm2d`` with its statistics.
+
+    The running mean/var and the affine weight/bias are copied (a BN without affine parameters gets
+    weight 1, bias 0); the frozen layer is a fixed per-channel affine map with no trainable parameters.
+    Works in place on children and returns ``module`` (or the replacement if ``module`` itself is a BN).
+    """
+    if isinstance(module, nn.BatchNorm2d):
+        return _frozen_copy(module)
+    for name, child in module.named_children():
+        new = freeze_batchnorm(child)
+        if new is not child:
+            setattr(module, name, new)
+    return module
+
+
+def _frozen_copy(bn: nn.BatchNorm2d) -> FrozenBatchNorm2d:
+    frozen = FrozenBatchNorm2d(bn.num_features, eps=bn.eps)
+    with torch.no_grad():
+        if bn.affine:
+            frozen.weight.copy_(bn.weight.detach())
+            frozen.bias.copy_(bn.bias.detach())
+        if bn.track_running_stats and bn.running_mean is not None:
+            frozen.running_mean.copy_(bn.running_mean)
+            frozen.running_var.copy_(bn.running_var)
+    return frozen.to(bn.weight.device if bn.affine else frozen.weight.device)
+
+
+# ---------------------------------------------------------------------------------- ResNet C4 / C5
+
+
+class ResNetC4Backbone(nn.Module):
+    """conv1 .. conv4_x of a Table 1 ResNet: the stride-16 trunk shared by the RPN and the detector."""
+
+    stride = 16
+
+    def __init__(self, net: models.ResNet) -> None:
+        super().__init__()
+        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3 = net.layer1, net.layer2, net.layer3
+        self.out_channels = _stage_channels(net.layer3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer3(self.layer2(self.layer1(x)))
+
+
+class ResNetC5Head(nn.Module):
+    """conv5_x (``layer4``, first block stride 2: 14x14 RoI features -> 7x7) + global average pool."""
+
+    def __init__(self, net: models.ResNet) -> None:
+        super().__init__()
+        self.layer4 = net.layer4
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.out_channels = _stage_channels(net.layer4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.avgpool(self.layer4(x)), 1)
+
+
+def _stage_channels(stage: nn.Sequential) -> int:
+    last = stage[-1]
+    conv = last.conv3 if hasattr(last, "conv3") else last.conv2
+    return int(conv.out_channels)
+
+
+# ------------------------------------------------------------------------------------------- VGG
+
+
+class VGGBackbone(nn.Module):
+    """A VGG conv trunk ending at stride 16 (for VGG-16: conv5_3, the last max-pool removed)."""
+
+    stride = 16
+
+    def __init__(self, features: nn.Sequential, out_channels: int) -> None:
+        super().__init__()
+        self.features = features
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+class VGGHead(nn.Module):
+    """Flatten the 7x7 RoI features, then fc6/fc7 (with ReLU and dropout as in VGG)."""
+
+    def __init__(self, fcs: nn.Sequential, out_channels: int) -> None:
+        super().__init__()
+        self.fcs = fcs
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fcs(torch.flatten(x, 1))
+
+
+#: vgg_small: (channels, 3x3 convs) per stage; a 2x2 max-pool follows each stage but the last, so the
+#: output is at stride 16 like conv5_3. About 1.4 GMACs per 224x224 image, like ResNet-18's conv1..conv4_x.
+VGG_SMALL_STAGES: tuple[tuple[int, int], ...] = ((32, 1), (64, 1), (128, 1), (256, 2), (256, 2))
+VGG_SMALL_FC = 1024
+
+
+def vgg_small_features(in_channels: int = 3, batch_norm: bool = False) -> nn.Sequential:
+    """The conv trunk of ``vgg_small`` (stride 16, 256 channels)."""
+    layers: list[nn.Module] = []
+    c_in = in_channels
+    for i, (c_out, n) in enumerate(VGG_SMALL_STAGES):
+        for _ in range(n):
+            layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(nn.ReLU(inplace=True))
+            c_in = c_out
+        if i < len(VGG_SMALL_STAGES) - 1:
+            layers.append(nn.MaxPool2d(2, 2))
+    for m in layers:  # torchvision's VGG initialisation
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    return nn.Sequential(*layers)
+
+
+def _vgg_small_head(in_features: int) -> nn.Sequential:
+    fcs = nn.Sequential(
+        nn.Linear(in_features, VGG_SMALL_FC),
+        nn.ReLU(inplace=True),
+        nn.Dropout(0.5),
+        nn.Linear(VGG_SMALL_FC, VGG_SMALL_FC),
+        nn.ReLU(inplace=True),
+        nn.Dropout(0.5),
+    )
+    for m in fcs:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+    return fcs
+
+
+# ------------------------------------------------------------------------------ checkpoint loading
+
+
+def _read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"pretrained checkpoint not found: {path}. Pass the path of a resnetlib classification "
+            "checkpoint (torch.save of a state dict, or of a dict with the state dict under 'model') or of "
+            "a torchvision state dict file; nothing is downloaded at run time."
+        )
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the path and what was expected
+        raise ValueError(f"cannot read pretrained checkpoint {path}: {exc}") from None
+    if isinstance(obj, Mapping):
+        for key in ("model", "state_dict", "model_state_dict"):
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(
+            f"{path} holds no state dict: expected a dict of tensors, or a dict with one under 'model'"
+        )
+    out: dict[str, torch.Tensor] = {}
+    for key, value in obj.items():
+        for prefix in ("module.", "_orig_mod."):  # DistributedDataParallel / torch.compile wrappers
+            while key.startswith(prefix):
+                key = key[len(prefix) :]
+        out[key] = value
+    return out
+
+
+def load_classification_checkpoint(
+    net: nn.Module, path: str | Path, *, skip_prefixes: Sequence[str] = (), first_conv: str = ""
+) -> dict[str, Any]:
+    """Load a classification state dict into ``net`` (strict=False) and say exactly what did not load.
+
+    Keys under ``skip_prefixes`` (the 1000-way classifier, which detection replaces) are dropped. A
+    3-channel first conv (``first_conv`` names its weight) loaded into a 1-channel net is summed over
+    its input channels. Raises ValueError when no key matches or a shape differs; warns, listing them,
+    when backbone/head keys are missing from the checkpoint. Returns a report dict.
+    """
+    state = _read_state_dict(path)
+    state = {k: v for k, v in state.items() if not any(k.startswith(p) for p in skip_prefixes)}
+    own = net.state_dict()
+    if first_conv and first_conv in state and first_conv in own:
+        w, target = state[first_conv], own[first_conv]
+        if w.dim() == 4 and w.shape[1] != target.shape[1] and target.shape[1] == 1:
+            state[first_conv] = w.sum(dim=1, keepdim=True)
+    mismatched = [
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and own[k].shape != v.shape
+    ]
+    if mismatched:
+        raise ValueError(
+            f"pretrained checkpoint {path} does not fit this backbone ({len(mismatched)} shape mismatches):\n  "
+            + "\n  ".join(mismatched[:10])
+        )
+    if not any(k in own for k in state):
+        raise ValueError(
+            f"pretrained checkpoint {path}: none of its {len(state)} keys (e.g. {sorted(state)[:3]}) names a "
+            f"parameter of this network (e.g. {sorted(own)[:3]}); is it a checkpoint of another architecture?"
+        )
+    result = net.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not any(k.startswith(p) for p in skip_prefixes)]
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in result.unexpected_keys if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        warnings.warn(
+            f"pretrained checkpoint {path}: {len(missing)} backbone/head keys missing "
+            f"{missing[:8]}{' ...' if len(missing) > 8 else ''}, {len(unexpected)} unexpected keys "
+            f"{unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}; those layers keep their random init",
+            stacklevel=3,
+        )
+    return {
+        "path": str(path),
+        "loaded": len(state) - len(unexpected),
+        "missing": missing,
+        "unexpected": unexpected,
+    }
+
+
+# ---------------------------------------------------------------------------------------- builder
+
+
+def _normalisation(
+    in_channels: int, image_mean: Sequence[float] | None, image_std: Sequence[float] | None
+) -> tuple[list[float], list[float]]:
+    if image_mean is None:
+        image_mean = IMAGENET_MEAN if in_channels == 3 else [sum(IMAGENET_MEAN) / 3] * in_channels
+    if image_std is None:
+        image_std = IMAGENET_STD if in_channels == 3 else [sum(IMAGENET_STD) / 3] * in_channels
+    mean, std = [float(v) for v in image_mean], [float(v) for v in image_std]
+    if len(mean) != in_channels or len(std) != in_channels:
+        raise ValueError(
+            f"image_mean/image_std need one value per input channel ({in_channels}), "
+            f"got {len(mean)} and {len(std)}"
+        )
+    return mean, std
+
+
+def _freeze_params(*modules: nn.Module) -> None:
+    for m in modules:
+        for p in m.parameters():
+            p.requires_grad_(False)
+
+
+def _resnet_parts(
+    name: str,
+    *,
+    in_channels: int,
+    pretrained: str | None,
+    batchnorm: BatchNormMode,
+    freeze_at: int,
+    roi_output_size: int,
+    stride_in_1x1: bool,
+    shortcut: str | None,
+) -> tuple[nn.Module, nn.Module, nn.Module, int, dict | None]:
+    options: dict[str, Any] = {"num_classes": 1000, "in_channels": in_channels}
+    if name in ("resnet50", "resnet101", "resnet152"):
+        options["stride_in_1x1"] = stride_in_1x1
+    if shortcut is not None:
+        options["shortcut"] = shortcut
+    net = models.build(name, **options)
+    report = None
+    if pretrained:
+        report = load_classification_checkpoint(
+            net, pretrained, skip_prefixes=("fc.",), first_conv="conv1.weight"
+        )
+    if batchnorm == "frozen":
+        freeze_batchnorm(net)
+    backbone, head = ResNetC4Backbone(net), ResNetC5Head(net)
+    if freeze_at >= 1:
+        _freeze_params(backbone.conv1, backbone.bn1)
+    if freeze_at >= 2:
+        _freeze_params(backbone.layer1)
+    pool = MultiScaleRoIAlign(["0"], output_size=roi_output_size, sampling_ratio=2)
+    return backbone, pool, head, head.out_channels, report
+
+
+def _vgg_parts(
+    name: str,
+    *,
+    in_channels: int,
+    pretrained: str | None,
+    batchnorm: BatchNormMode,
+    freeze_at: int,
+    roi_output_size: int,
+) -> tuple[nn.Module, nn.Module, nn.Module, int, dict | None]:
+    report = None
+    if name == "vgg16":
+        net = torchvision.models.vgg16(weights=None)
+        if in_channels != 3:
+            net.features[0] = nn.Conv2d(in_channels, 64, 3, padding=1)
+        if pretrained:
+            report = load_classification_checkpoint(
+                net, pretrained, skip_prefixes=("classifier.6.",), first_conv="features.0.weight"
+            )
+        features = net.features[:-1]  # conv5_3 at stride 16: drop pool5
+        # fc6/fc7 as published expect 7x7x512; another RoI size would not fit fc6.
+        if roi_output_size != 7:
+            raise ValueError(f"vgg16's fc6 takes 7x7 RoI features; got roi_output_size={roi_output_size}")
+        head = VGGHead(net.classifier[:-1], out_channels=4096)
+        out_channels = 512
+    else:
+        features = vgg_small_features(in_channels, batch_norm=batchnorm == "train")
+        out_channels = VGG_SMALL_STAGES[-1][0]
+        head = VGGHead(_vgg_small_head(out_channels * roi_output_size**2), out_channels=VGG_SMALL_FC)
+        if pretrained:
+            wrapper = nn.Module()
+            wrapper.features, wrapper.fcs = features, head.fcs
+            report = load_classification_checkpoint(wrapper, pretrained, first_conv="features.0.weight")
+    # Freeze the first `freeze_at` conv stages (ref. [32] keeps VGG-16's conv1_x and conv2_x fixed).
+    if freeze_at > 0:
+        stage = 0
+        for m in features:
+            if stage >= freeze_at:
+                break
+            _freeze_params(m)
+            if isinstance(m, nn.MaxPool2d):
+                stage += 1
+    backbone = VGGBackbone(features, out_channels)
+    pool = MultiScaleRoIAlign(["0"], output_size=roi_output_size, sampling_ratio=2)
+    return backbone, pool, head, head.out_channels, report
+
+
+def build_detector(
+    backbone: str,
+    num_classes: int,
+    *,
+    min_size: int = 600,
+    max_size: int = 1000,
+    anchor_sizes: Sequence[float] = PAPER_ANCHOR_SIZES,
+    aspect_ratios: Sequence[float] = PAPER_ASPECT_RATIOS,
+    pretrained: str | None = None,
+    in_channels: int = 3,
+    batchnorm: BatchNormMode = "frozen",
+    freeze_at: int = 0,
+    roi_output_size: int | None = None,
+    image_mean: Sequence[float] | None = None,
+    image_std: Sequence[float] | None = None,
+    stride_in_1x1: bool = True,
+    shortcut: str | None = None,
+    **faster_rcnn_options: Any,
+) -> FasterRCNN:
+    """A torchvision ``FasterRCNN`` with a ResNet (C4) or VGG backbone.
+
+    Args:
+        backbone: one of ``BACKBONES``.
+        num_classes: object classes + 1 (index 0 is background).
+        min_size, max_size: the shorter/longer image side after GeneralizedRCNNTransform's resize
+            (the paper: 600 / 1000).
+        anchor_sizes, aspect_ratios: anchors on the single stride-16 map (paper: 3 x 3).
+        pretrained: path of a classification checkpoint (resnetlib or torchvision state dict) loaded
+            into the backbone and head before anything is frozen; None = random init.
+        in_channels: image channels (1 for the Fashion-MNIST scenes); mean/std get that many values.
+        batchnorm: "frozen" (paper: fixed statistics) or "train" (ordinary BN, for training from scratch).
+        freeze_at: 0 = train every conv; 1 = fix conv1; 2 = fix conv1 and conv2_x (as in the released
+            Faster R-CNN ResNet models and ref. [32]'s VGG-16).
+        roi_output_size: RoIAlign output; default 14 for ResNets (C4) and 7 for VGG.
+        stride_in_1x1, shortcut: ResNet options (``models.build``); shortcut None = the net's default
+            (A for 18/34 layers, B deeper). torchvision checkpoints of ResNet-18/34 need shortcut="B".
+        faster_rcnn_options: passed to ``FasterRCNN`` (``box_batch_size_per_image``, ``rpn_*``, ...).
+
+    The returned model has ``backbone_name`` and ``pretrained_report`` (None, or which keys loaded).
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown detection backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    if batchnorm not in ("frozen", "train"):
+        raise ValueError(f"batchnorm must be 'frozen' or 'train', got {batchnorm!r}")
+    if num_classes < 2:
+        raise ValueError(f"num_classes counts the background too and must be >= 2, got {num_classes}")
+    if not anchor_sizes or not aspect_ratios:
+        raise ValueError("anchor_sizes and aspect_ratios must be non-empty")
+    mean, std = _normalisation(in_channels, image_mean, image_std)
+    if backbone in RESNETS:
+        parts = _resnet_parts(
+            backbone,
+            in_channels=in_channels,
+            pretrained=pretrained,
+            batchnorm=batchnorm,
+            freeze_at=freeze_at,
+            roi_output_size=roi_output_size or 14,
+            stride_in_1x1=stride_in_1x1,
+            shortcut=shortcut,
+        )
+    else:
+        parts = _vgg_parts(
+            backbone,
+            in_channels=in_channels,
+            pretrained=pretrained,
+            batchnorm=batchnorm,
+            freeze_at=freeze_at,
+            roi_output_size=roi_output_size or 7,
+        )
+    body, pool, head, representation_size, report = parts
+    anchors = AnchorGenerator(
+        sizes=(tuple(float(s) for s in anchor_sizes),),
+        aspect_ratios=(tuple(float(a) for a in aspect_ratios),),
+    )
+    model = FasterRCNN(
+        body,
+        num_classes=None,
+        min_size=min_size,
+        max_size=max_size,
+        image_mean=mean,
+        image_std=std,
+        rpn_anchor_generator=anchors,
+        box_roi_pool=pool,
+        box_head=head,
+        box_predictor=FastRCNNPredictor(representation_size, num_classes),
+        **faster_rcnn_options,
+    )
+    model.backbone_name = backbone
+    model.pretrained_report = report
+    model.batchnorm = batchnorm
+    return model
+
+
+def count_macs(model: FasterRCNN, image_size: int, in_channels: int = 3) -> dict[str, float]:
+    """Multiply-adds of the backbone for one ``image_size`` square image and of the head per RoI."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    out: dict[str, float] = {}
+    with torch.no_grad():
+        x = torch.zeros(1, in_channels, image_size, image_size, device=next(model.parameters()).device)
+        with FlopCounterMode(display=False) as counter:
+            feat = model.backbone(x)
+        out["backbone_macs"] = counter.get_total_flops() / 2
+        size = model.roi_heads.box_roi_pool.output_size
+        size = size if isinstance(size, int) else size[0]
+        roi = torch.zeros(1, feat.shape[1], size, size, device=x.device)
+        with FlopCounterMode(display=False) as counter:
+            model.roi_heads.box_head(roi)
+        out["head_macs_per_roi"] = counter.get_total_flops() / 2
+    model.train(was_training)
+    out = {k: float(v) for k, v in out.items()}
+    assert all(math.isfinite(v) for v in out.values())
+    return out

@@ -1,0 +1,83 @@
+"""Fig. 4 / Table 2 experiment: plain vs residual ImageNet nets on class folders."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from resnetlib import paper
+from resnetlib.config import ConfigError, load_yaml, validate
+from resnetlib.data import DataNotFoundError
+from resnetlib.experiments import imagenet_plain_vs_residual as exp
+from resnetlib.reproduce import params_file_for
+
+NOT_MEASURABLE = "not measurable at this scale"
+TINY = dict(dataset="synthetic", train_size=32, test_size=8, batch_size=8, iterations=2, milestones=[1],
+            eval_every=1, image_size=16, scale=(16, 20), crop=16, eval_batch_size=8, device="cpu", threads=1)
+
+
+def test_tiny_run_exports_trains_and_reuses(tmp_path):
+    params = exp.Params(**TINY, output_dir=str(tmp_path / "out"), runs_dir=str(tmp_path / "runs"))
+    results = exp.run(params)
+    export = tmp_path / "runs" / "exports" / "synthetic-16px-train32-val8"
+    assert json.loads((export / "export.json").read_text())["train_images"] == 32
+    curves = pd.read_csv(tmp_path / "out" / "curves.csv")
+    assert curves.groupby(["kind", "depth"]).ngroups == 4 and set(curves.iteration) == {1, 2}
+    assert {"kind", "depth", "seed", "iteration", "train_error", "test_error"} <= set(curves.columns)
+    final = pd.read_csv(tmp_path / "out" / "final_errors.csv")
+    assert final.test_error.between(0, 100).all() and (final.train_images_per_s > 0).all()
+    assert results["stand_in"] and "standing in for ImageNet" in results["scale"]
+    assert {c["verdict"] for c in results["claims"]} == {NOT_MEASURABLE}  # synthetic data
+    assert {c["id"] for c in results["claims"]} >= {"fig4_plain_degradation", "table2_resnet34_top1"}
+
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    exp.run(params)  # the export and the trained nets are reused
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == runs
+
+
+def final_table(plain18, plain34, res18, res34):
+    rows = [dict(kind=k, depth=d, train_error=e, test_error=e + 3, test_error_std=None, test_error_best=e + 3,
+                 seeds=1) for k, d, e in (("plain", 18, plain18), ("plain", 34, plain34), ("resnet", 18, res18),
+                                          ("resnet", 34, res34))]
+    return pd.DataFrame(rows)
+
+
+def cpu_params(**extra):
+    data = load_yaml(params_file_for("imagenet_plain_vs_residual", "cpu"))
+    return validate(exp.Params, {**data, "profile": "cpu", **extra})
+
+
+def test_claims_follow_the_measurements():
+    params = cpu_params()
+    assert params.epochs() >= 3 and not params.at_paper_scale()
+    verdicts = {c.id: c.verdict for c in exp.claims_from(params, final_table(10, 14, 9, 7))}
+    assert verdicts["fig4_plain_degradation"] == "reproduced"
+    assert verdicts["fig4_resnet_deeper_lower_train_error"] == "reproduced"
+    assert verdicts["table2_resnet_beats_plain"] == "reproduced"
+    assert verdicts["table2_plain34_top1"] == NOT_MEASURABLE
+    verdicts = {c.id: c.verdict for c in exp.claims_from(params, final_table(10, 10.5, 9, 9))}
+    assert verdicts["fig4_plain_degradation"] == "not reproduced"
+    short = cpu_params(iterations=50, milestones=[25])
+    assert {c.verdict for c in exp.claims_from(short, final_table(10, 14, 9, 7))} == {NOT_MEASURABLE}
+
+
+def test_paper_profile_compares_table2():
+    data = load_yaml(params_file_for("imagenet_plain_vs_residual", "paper"))
+    params = validate(exp.Params, {**data, "profile": "paper"})
+    assert params.at_paper_scale() and params.milestones == [150_000, 300_000]
+    top1 = {f"{k}{d}": paper.value(f"table2.top1.{k}{d}") for k in ("plain", "resnet") for d in (18, 34)}
+    final = final_table(*(top1[n] - 3 for n in ("plain18", "plain34", "resnet18", "resnet34")))
+    claims = {c.id: c.verdict for c in exp.claims_from(params, final)}
+    assert claims["table2_resnet34_top1"] == "reproduced" and claims["table2_plain18_top1"] == "reproduced"
+
+
+def test_validation_and_missing_imagenet(tmp_path):
+    with pytest.raises(ConfigError, match="crop"):
+        validate(exp.Params, {"crop": 48})
+    with pytest.raises(ConfigError, match="val_size"):
+        validate(exp.Params, {"val_size": 100})
+    with pytest.raises(ConfigError, match="Table 1"):
+        validate(exp.Params, {"depths": [20]})
+    params = exp.Params(dataset="imagefolder", data_root=str(tmp_path / "nowhere"))
+    with pytest.raises(DataNotFoundError, match="train"):
+        exp.class_folders(params)
