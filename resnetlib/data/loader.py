@@ -76,8 +76,9 @@ def imagefolder_training_data(config: "TrainConfig", device: torch.device, info:
     batch = config.optim.batch_size
     if batch % info.world:
         raise ValueError(f"batch_size {batch} must be divisible by the {info.world} processes")
+    # The loaders' batch size is the evaluation one; training batches come from LoaderBatches below.
     train_loader, val_loader, classes = imagenet_loaders(
-        d.root or None, config.eval_batch_size, workers=d.workers, scale=d.scale, crop=d.crop,
+        d.root or None, min(config.eval_batch_size, batch), workers=d.workers, scale=d.scale, crop=d.crop,
         train_size=d.train_size, val_size=d.test_size, seed=config.seed, color=d.augment,
     )
     train = LoaderBatches(train_loader.dataset, batch, config.seed, device, d.workers)

@@ -72,25 +72,22 @@ def claims_from(params: Params, responses: pd.DataFrame) -> list[Claim]:
     measurable = params.real_data() and params.epochs() >= MIN_EPOCHS
     why = f"needs trained nets: real data and >= {MIN_EPOCHS:g} epochs (this run: {params.dataset}, " \
           f"{params.epochs():.1f} epochs); at initialisation BN makes every response std about 1"
+    comparisons = [  # (smaller, larger-by-the-paper): each a (kind, depth) of trained nets
+        (("resnet", d), ("plain", d)) for d in sorted(set(params.plain_depths) & set(params.resnet_depths))
+    ] + [
+        (("resnet", deep), ("resnet", shallow))
+        for shallow, deep in zip(params.resnet_depths, params.resnet_depths[1:])
+    ]
     claims = []
-    for depth in sorted(set(params.plain_depths) & set(params.resnet_depths)):
-        plain, res = _mean_std(responses, "plain", depth), _mean_std(responses, "resnet", depth)
-        effect = 100.0 * (1.0 - res / plain)
-        statement = f"ResNet-{depth} responses are smaller than plain-{depth}'s (mean std {res:.3f} vs {plain:.3f})"
+    for (kind_a, depth_a), (kind_b, depth_b) in comparisons:
+        a, b = _mean_std(responses, kind_a, depth_a), _mean_std(responses, kind_b, depth_b)
+        name_a, name_b = f"ResNet-{depth_a}", f"{'plain' if kind_b == 'plain' else 'ResNet'}-{depth_b}"
+        effect = 100.0 * (1.0 - a / b)
+        statement = f"{name_a} responses are smaller than {name_b}'s (mean std {a:.3f} vs {b:.3f})"
         verdict, reason = judge_statement(effect, margin=MARGIN_PERCENT, measurable=measurable,
                                           statement=statement, why_not_measurable=why)
-        claims.append(Claim(id=f"fig7_resnet{depth}_smaller_than_plain", ref="Fig. 7",
-                            what=f"ResNet-{depth} vs plain-{depth}: mean response std smaller by (%)",
-                            ours=round(effect, 1), paper="yes", verdict=verdict, reason=reason))
-    depths = params.resnet_depths
-    for shallow, deep in zip(depths, depths[1:]):
-        a, b = _mean_std(responses, "resnet", shallow), _mean_std(responses, "resnet", deep)
-        effect = 100.0 * (1.0 - b / a)
-        statement = f"ResNet-{deep} responses are smaller than ResNet-{shallow}'s (mean std {b:.3f} vs {a:.3f})"
-        verdict, reason = judge_statement(effect, margin=MARGIN_PERCENT, measurable=measurable,
-                                          statement=statement, why_not_measurable=why)
-        claims.append(Claim(id=f"fig7_resnet{deep}_smaller_than_resnet{shallow}", ref="Fig. 7",
-                            what=f"ResNet-{deep} vs ResNet-{shallow}: mean response std smaller by (%)",
+        claims.append(Claim(id=f"fig7_resnet{depth_a}_smaller_than_{kind_b}{depth_b}",
+                            ref="Fig. 7", what=f"{name_a} vs {name_b}: mean response std smaller by (%)",
                             ours=round(effect, 1), paper="yes", verdict=verdict, reason=reason))
     return claims
 

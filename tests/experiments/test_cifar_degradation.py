@@ -82,3 +82,17 @@ def test_bad_depth_and_milestones_fail_validation():
         validate(exp.Params, {"depths": [21]})
     with pytest.raises(ConfigError, match="milestones"):
         validate(exp.Params, {"iterations": 10, "milestones": [20]})
+
+
+def test_layer_response_claims_follow_the_measurements():
+    p = layer_responses.Params(dataset="fashion_mnist", train_size=10_000, batch_size=128, iterations=400,
+                               milestones=[200], plain_depths=[20, 56], resnet_depths=[20, 56, 110])
+    stds = [("plain", 20, 1.0), ("plain", 56, 2.0), ("resnet", 20, 0.98), ("resnet", 56, 0.6), ("resnet", 110, 0.5)]
+    rows = pd.DataFrame([dict(kind=k, depth=d, std=s) for k, d, s in stds])
+    claims = {c.id: (c.ours, c.verdict) for c in layer_responses.claims_from(p, rows)}
+    assert claims == {
+        "fig7_resnet20_smaller_than_plain20": (2.0, "not reproduced"),  # 2% is within the 5% margin
+        "fig7_resnet56_smaller_than_plain56": (70.0, "reproduced"),
+        "fig7_resnet56_smaller_than_resnet20": (38.8, "reproduced"),
+        "fig7_resnet110_smaller_than_resnet56": (16.7, "reproduced"),
+    }
