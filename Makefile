@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PROFILE ?= cpu
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: reproduce test env data lab bench clean-reports
+.PHONY: reproduce test nbval env data lab bench clean-reports
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,20 @@ data:
 reproduce: env data
 	$(BIN)/resnetlib reproduce --profile $(PROFILE)
 
+## The tests: pytest on TEST_WORKERS processes (pytest-xdist), one compute thread each; a test file runs
+## whole on one worker, files with more `slow` tests first (tests/conftest.py). tests/conftest.py also
+## points the run cache and the notebooks' default output folder at a temporary folder: nothing is written
+## into the checkout. Every notebook runs once, in tests/test_notebooks_smoke.py, which also covers what
+## nbval checked (see `make nbval`).
+TEST_WORKERS ?= 2
 test: env data
-	$(BIN)/python -m pytest -q -ra tests
-	$(BIN)/python -m pytest -q -ra --nbval-lax notebooks
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests
+
+## nbval over every notebook with its stored defaults (the "Run All" check of JupyterLab), outside
+## `make test`, which covers it; output and runs go to a temporary folder.
+nbval: env data
+	@tmp=$$(mktemp -d) && RESNETLIB_RUNS_DIR=$$tmp/runs RESNETLIB_REPORTS_DIR=$$tmp/reports \
+	  $(BIN)/python -m pytest -q -ra -p no:cacheprovider --nbval-lax notebooks; rc=$$?; rm -rf $$tmp; exit $$rc
 
 lab: env
 	$(BIN)/jupyter lab notebooks

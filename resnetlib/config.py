@@ -11,14 +11,17 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Tag, ValidationError
+from pydantic.fields import FieldInfo
 
 __all__ = [
     "ConfigError",
+    "PartialOf",
     "StrictModel",
     "validate",
     "load_yaml",
@@ -39,27 +42,52 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
 
-def _field_names(model_cls: type[BaseModel], loc: tuple) -> list[str]:
-    """Valid keys at ``loc`` (walking nested models), for 'did you mean' suggestions."""
+@dataclass(frozen=True)
+class PartialOf:
+    """Marks a mapping field that is validated as a partial ``model`` (``Annotated[dict, PartialOf(M)]``), so
+    a misspelt key below it still gets a 'did you mean'."""
+
+    model: type[BaseModel]
+
+
+def _nested(field: FieldInfo) -> tuple[type[BaseModel] | None, dict[str, type[BaseModel]]]:
+    """The model below ``field``, or the members of a tagged union below it (by tag)."""
+    ann = field.annotation
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann, {}
+    partial = next((m for m in field.metadata if isinstance(m, PartialOf)), None)
+    if partial is not None:
+        return partial.model, {}
+    members = {}
+    for arg in get_args(ann):
+        tag = next((m.tag for m in getattr(arg, "__metadata__", ()) if isinstance(m, Tag)), None)
+        if tag is not None:
+            members[tag] = get_args(arg)[0]
+    return None, members
+
+
+def _walk(model_cls: type[BaseModel], loc: tuple) -> tuple[list[str], str]:
+    """Valid keys at ``loc`` (walking nested models, partial sections and tagged unions, for 'did you
+    mean' suggestions) and ``loc`` as the user wrote it (without union tags)."""
     cls: Any = model_cls
-    for part in loc[:-1]:
-        if isinstance(part, int):
+    members: dict[str, type[BaseModel]] = {}
+    shown: list[str] = []
+    for i, part in enumerate(loc):
+        if part in members:  # a union's tag: not a key the user wrote
+            cls, members = members[part], {}
+            continue
+        shown.append(str(part))
+        if i == len(loc) - 1 or isinstance(part, int):
             continue
         field = getattr(cls, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        ann = field.annotation
-        cls = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-        if cls is None:
-            return []
-    return list(getattr(cls, "model_fields", {}))
+        cls, members = _nested(field) if field is not None else (None, {})
+    return list(getattr(cls, "model_fields", {})), ".".join(shown) or "(root)"
 
 
 def _describe(model_cls: type[BaseModel], err: dict) -> str:
     loc = tuple(err["loc"])
-    name = ".".join(str(p) for p in loc) or "(root)"
+    valid, name = _walk(model_cls, loc)
     if err["type"] == "extra_forbidden":
-        valid = _field_names(model_cls, loc)
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         return f"unknown parameter '{name}'{hint} (valid: {', '.join(sorted(valid))})"

@@ -11,14 +11,17 @@ Layout (``reports_dir`` defaults to ``<repo>/reports``)::
     reports/PROFILE/NAME.failed.html    ... rendered (the red error banner is visible)
     reports/PROFILE/NAME.failed/        ... and what it wrote into its output_dir
     reports/PROFILE/NAME.log            stderr of the kernel process (not of the cells) of the last run
-    reports/PROFILE/index.html, .json   one row per claim of the paper
+    reports/PROFILE/NAME.training-log.txt  what the cells tagged ``log-output`` printed (kept off the page)
+    reports/PROFILE/index.html, .json   one section per experiment, one row per claim of the paper
 
 Failure never destroys an earlier good result: the notebook is executed into a temporary file, and the
 output folder of the previous run is moved aside (``.NAME.previous``) while the notebook runs. On
 success the new files replace the old ones (and any ``NAME.failed.*`` of an earlier attempt is removed);
 on failure the new files become ``NAME.failed.*`` and the previous ``NAME.ipynb``/``NAME.html``/``NAME/``
 stay untouched. An interrupted run (Ctrl-C) restores the previous output folder before re-raising; a run
-killed outright is repaired at the start of the next run of that notebook.
+killed outright is repaired at the start of the next run of that notebook. In code: :func:`_run_one` is
+execute (:func:`_execute`) -> commit (:func:`_commit`) or roll back (:func:`_roll_back`) -> render
+(:func:`_render`), with :func:`_recover`, :func:`_set_aside` and :func:`_put_back` around the execution.
 
 Experiments are discovered: every ``notebooks/NAME.ipynb`` (names starting with ``_`` are skipped, for
 scratch notebooks) is an experiment, and must have a module ``resnetlib.experiments.NAME`` with a
@@ -44,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, load_yaml, validate
+from .paths import NOTEBOOKS_DIR, PARAMS_DIR, REPO_ROOT, REPORTS_DIR
 
 __all__ = [
     "EXPERIMENTS",
@@ -57,11 +61,6 @@ __all__ = [
     "add_arguments",
     "main",
 ]
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-PARAMS_DIR = REPO_ROOT / "params"
-REPORTS_DIR = REPO_ROOT / "reports"
 
 #: The paper's order (Table 1 first, the detection appendix last); other notebooks follow alphabetically.
 PAPER_ORDER = (
@@ -134,6 +133,77 @@ def _select(only: Iterable[str] | None, experiments: Sequence[str]) -> list[str]
 
 
 # --------------------------------------------------------------------------------------------- validation
+def _missing_params_file(params_path: Path, profile: str) -> str:
+    """The message for a profile without a params file, naming the profiles that have one."""
+    folder = params_path.parent
+    have = sorted(p.stem for p in folder.glob("*.yaml") if not p.stem.startswith("_"))
+    if have:
+        hint = f" (profiles with a params file: {', '.join(have)})"
+    elif folder.is_dir():
+        hint = f" ({_display_path(folder)} holds no params file)"
+    else:
+        hint = f" (no folder {_display_path(folder)})"
+    return f"no params file for profile '{profile}': {_display_path(params_path)} is missing{hint}"
+
+
+def _notebook_parameters(notebook: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The parameters the notebook's ``parameters`` cell assigns (papermill's view), or the problem."""
+    import papermill
+
+    try:
+        nb_params = papermill.inspect_notebook(str(notebook))
+    except Exception as exc:  # unreadable notebook
+        return None, f"{_display_path(notebook)}: cannot read its parameters: {type(exc).__name__}: {exc}"
+    if not nb_params:
+        return None, f"{_display_path(notebook)} has no cell tagged 'parameters'"
+    return nb_params, None
+
+
+def _unknown_keys(data: dict[str, Any], nb_params: dict[str, Any], shown: str, notebook: Path) -> list[str]:
+    """Keys of the params file the notebook does not assign, each with the closest valid name."""
+    valid = sorted(nb_params)
+    errors = []
+    for key in data:
+        if key not in nb_params:
+            close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            errors.append(f"{shown}: unknown parameter '{key}'{hint} "
+                          f"(parameters of {_display_path(notebook)}: {', '.join(valid)})")
+    return errors
+
+
+def _runner_key_problems(name: str, profile: str, data: dict[str, Any], nb_params: dict[str, Any],
+                         shown: str, notebook: Path, force: bool) -> list[str]:
+    """What the runner injects must be declared by the notebook and must not be set by the params file."""
+    needed = list(RUNNER_PARAMETERS) + (["force"] if force else [])
+    errors = [f"{_display_path(notebook)}: its parameters cell does not assign '{key}', which the runner injects"
+              for key in needed if key not in nb_params]
+    if "output_dir" in data:
+        errors.append(f"{shown}: 'output_dir' is set by the runner (reports/<profile>/{name}/); remove it")
+    if "profile" in data and data["profile"] != profile:
+        errors.append(f"{shown}: profile: {data['profile']!r} contradicts the profile being run ('{profile}')")
+    return errors
+
+
+def _model_problems(name: str, profile: str, data: dict[str, Any], nb_params: dict[str, Any], shown: str,
+                    params_model_for: ParamsModelFor, force: bool) -> list[str]:
+    """What the experiment's typed ``Params`` rejects (types, ranges, keys the notebook has but Params lacks);
+    keys unknown to the notebook are reported by :func:`_unknown_keys`."""
+    try:
+        model = params_model_for(name)
+    except Exception as exc:
+        return [f"experiment '{name}': cannot load its Params model: {type(exc).__name__}: {exc}"]
+    candidate = {k: v for k, v in data.items() if k in nb_params and k != "output_dir"}
+    candidate["profile"] = profile
+    if force:
+        candidate["force"] = True
+    try:
+        validate(model, candidate, source=shown)
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
+
+
 def _check_one(
     name: str,
     profile: str,
@@ -143,75 +213,22 @@ def _check_one(
     force: bool,
 ) -> tuple[dict[str, Any] | None, list[str]]:
     """The parameters to inject for one experiment (from its params file), or the problems found."""
-    shown = _display_path(params_path)
-    errors: list[str] = []
     if not params_path.is_file():
-        folder = params_path.parent
-        have = sorted(p.stem for p in folder.glob("*.yaml") if not p.stem.startswith("_"))
-        if have:
-            hint = f" (profiles with a params file: {', '.join(have)})"
-        elif folder.is_dir():
-            hint = f" ({_display_path(folder)} holds no params file)"
-        else:
-            hint = f" (no folder {_display_path(folder)})"
-        return None, [f"no params file for profile '{profile}': {shown} is missing{hint}"]
+        return None, [_missing_params_file(params_path, profile)]
     try:
         data = load_yaml(params_path)
     except ConfigError as exc:
         return None, [str(exc)]
-
-    import papermill
-
-    try:
-        nb_params = papermill.inspect_notebook(str(notebook))
-    except Exception as exc:  # unreadable notebook
-        return None, [f"{_display_path(notebook)}: cannot read its parameters: {type(exc).__name__}: {exc}"]
-    if not nb_params:
-        return None, [f"{_display_path(notebook)} has no cell tagged 'parameters'"]
-    valid = sorted(nb_params)
-
-    needed = list(RUNNER_PARAMETERS) + (["force"] if force else [])
-    for key in needed:
-        if key not in nb_params:
-            errors.append(
-                f"{_display_path(notebook)}: its parameters cell does not assign '{key}', "
-                "which the runner injects"
-            )
-    for key in data:
-        if key not in nb_params:
-            close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            errors.append(
-                f"{shown}: unknown parameter '{key}'{hint} "
-                f"(parameters of {_display_path(notebook)}: {', '.join(valid)})"
-            )
-    if "output_dir" in data:
-        errors.append(f"{shown}: 'output_dir' is set by the runner (reports/<profile>/{name}/); remove it")
-    if "profile" in data and data["profile"] != profile:
-        errors.append(
-            f"{shown}: profile: {data['profile']!r} contradicts the profile being run ('{profile}')"
-        )
-
-    try:
-        model = params_model_for(name)
-    except Exception as exc:
-        errors.append(f"experiment '{name}': cannot load its Params model: {type(exc).__name__}: {exc}")
-        return None, errors
-
-    # Keys unknown to the notebook were reported above; pydantic judges the rest (types, ranges, and
-    # keys the notebook has but Params lacks).
-    candidate = {k: v for k, v in data.items() if k in nb_params and k != "output_dir"}
-    candidate["profile"] = profile
-    if force:
-        candidate["force"] = True
-    try:
-        validate(model, candidate, source=shown)
-    except ConfigError as exc:
-        errors.append(str(exc))
+    nb_params, problem = _notebook_parameters(notebook)
+    if nb_params is None:
+        return None, [problem or ""]
+    shown = _display_path(params_path)
+    errors = _runner_key_problems(name, profile, data, nb_params, shown, notebook, force)
+    errors += _unknown_keys(data, nb_params, shown, notebook)
+    errors += _model_problems(name, profile, data, nb_params, shown, params_model_for, force)
     if errors:
         return None, errors
-    inject = {k: v for k, v in data.items() if k != "output_dir"}
-    return inject, []
+    return {k: v for k, v in data.items() if k != "output_dir"}, []
 
 
 def validate_profile(
@@ -330,16 +347,80 @@ def _rm(path: Path) -> None:
         path.unlink()
 
 
-def _recover(profile_dir: Path, name: str) -> None:
+@dataclasses.dataclass(frozen=True)
+class _Slot:
+    """The files one notebook owns in ``reports/PROFILE/`` (see the module docstring for the layout)."""
+
+    profile_dir: Path
+    name: str
+
+    def path(self, suffix: str) -> Path:
+        return self.profile_dir / f"{self.name}{suffix}"
+
+    @property
+    def out_dir(self) -> Path:  # the notebook's output_dir
+        return self.path("")
+
+    @property
+    def previous(self) -> Path:  # the last good output_dir, set aside while the notebook runs
+        return self.profile_dir / f".{self.name}.previous"
+
+    @property
+    def running(self) -> Path:  # the executed notebook while it is being written
+        return self.profile_dir / f".{self.name}.running.ipynb"
+
+    @property
+    def log(self) -> Path:  # stderr of the kernel process
+        return self.path(".log")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """One ``run_profile`` call: where notebooks, params and reports are, and how kernels are started."""
+
+    profile: str
+    profile_dir: Path
+    notebooks_dir: Path
+    params_dir: Path | None
+    force: bool
+    cwd: Path
+    kernel_name: str
+    timeout: int | None
+    progress: bool
+
+    def say(self, text: str) -> None:
+        if self.progress:
+            print(text, flush=True)
+
+
+# ------------------------------------------------------------------------ execution: before and Ctrl-C
+def _recover(slot: _Slot) -> None:
     """Undo what a run killed mid-notebook left behind: the previous output folder comes back."""
-    previous = profile_dir / f".{name}.previous"
-    if previous.exists():
-        _rm(profile_dir / name)
-        previous.rename(profile_dir / name)
-    for stale in profile_dir.glob(f".{name}.running*.ipynb"):
+    if slot.previous.exists():
+        _rm(slot.out_dir)
+        slot.previous.rename(slot.out_dir)
+    for stale in slot.profile_dir.glob(f".{slot.name}.running*.ipynb"):
         _rm(stale)
 
 
+def _set_aside(slot: _Slot) -> bool:
+    """Move the last output folder aside and give the notebook an empty one; True if there was one."""
+    had_previous = slot.out_dir.exists()
+    if had_previous:
+        slot.out_dir.rename(slot.previous)
+    slot.out_dir.mkdir(parents=True)
+    return had_previous
+
+
+def _put_back(slot: _Slot, had_previous: bool) -> None:
+    """After an interrupted run (Ctrl-C): everything as it was before the run started."""
+    _rm(slot.running)
+    _rm(slot.out_dir)
+    if had_previous:
+        slot.previous.rename(slot.out_dir)
+
+
+# ------------------------------------------------------------------------ execution: papermill
 def _locate_failure(nb_path: Path) -> tuple[int | None, int | None]:
     """(cell index, execution count) of the cell that was running when the kernel died or timed out."""
     import nbformat
@@ -348,15 +429,55 @@ def _locate_failure(nb_path: Path) -> tuple[int | None, int | None]:
         nb = nbformat.read(nb_path, as_version=4)
     except Exception:
         return None, None
-    last = None
-    for i, cell in enumerate(nb.cells):
-        if (cell.get("metadata", {}).get("papermill") or {}).get("start_time"):
-            last = i
-    if last is None:
+    started = [i for i, c in enumerate(nb.cells) if (c.get("metadata", {}).get("papermill") or {}).get("start_time")]
+    if not started:
         return None, None
-    return last, nb.cells[last].get("execution_count")
+    return started[-1], nb.cells[started[-1]].get("execution_count")
 
 
+def _cell_error(exc: Any) -> dict[str, Any]:
+    """A cell raised: papermill knows where (its banner is already in the notebook)."""
+    return {"ename": exc.ename, "evalue": exc.evalue, "cell_index": exc.cell_index,
+            "execution_count": exc.exec_count, "banner": False}
+
+
+def _kernel_error(exc: Exception, running: Path) -> dict[str, Any]:
+    """The kernel died, timed out or did not start: find the cell it was in; the notebook needs a banner."""
+    cell, count = _locate_failure(running) if running.exists() else (None, None)
+    evalue = str(exc) or repr(exc)
+    if type(exc).__name__ == "DeadKernelError":
+        evalue += " (the kernel process exited: out of memory, a crash, or os._exit)"
+    return {"ename": type(exc).__name__, "evalue": evalue, "cell_index": cell, "execution_count": count,
+            "banner": True}
+
+
+def _execute(notebook: Path, slot: _Slot, parameters: dict[str, Any], run: _Run) -> dict[str, Any] | None:
+    """Run the notebook into ``slot.running`` (kernel stderr to ``slot.log``); None, or what went wrong."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        with _stderr_to(slot.log):
+            papermill.execute_notebook(
+                str(notebook), str(slot.running), parameters=parameters, kernel_name=run.kernel_name,
+                cwd=str(run.cwd), log_output=False, progress_bar=False, execution_timeout=run.timeout,
+            )
+    except PapermillExecutionError as exc:
+        return _cell_error(exc)
+    except Exception as exc:  # kernel death, timeout, kernel that does not start, ...
+        return _kernel_error(exc, slot.running)
+    return None
+
+
+def _kept_log(log: Path) -> str | None:
+    """The kernel's stderr file if it holds anything; an empty one is removed."""
+    if log.exists() and log.stat().st_size:
+        return str(log)
+    log.unlink(missing_ok=True)
+    return None
+
+
+# ------------------------------------------------------------------------ commit or roll back
 def _add_error_banner(nb_path: Path, source_nb: Path, text: str) -> None:
     """Put a red banner on top of an executed notebook papermill could not finish (kernel death,
     timeout, start failure), so the rendered page shows the error as papermill's own errors are shown."""
@@ -375,116 +496,92 @@ def _add_error_banner(nb_path: Path, source_nb: Path, text: str) -> None:
     nbformat.write(nb, nb_path)
 
 
-def _now() -> datetime:
-    return datetime.now().astimezone()
+def _commit(slot: _Slot, common: dict[str, Any]) -> Outcome:
+    """Success: the new notebook and output folder replace the old; leftovers of failed attempts go."""
+    from .report.render import log_path_for
+
+    final_nb = slot.path(".ipynb")
+    slot.running.replace(final_nb)
+    _rm(slot.previous)
+    failed_html = slot.path(".failed.html")
+    for stale in (slot.path(".failed.ipynb"), failed_html, slot.path(".failed"), log_path_for(failed_html)):
+        _rm(stale)
+    return Outcome(status="ok", notebook=str(final_nb), results=str(slot.out_dir / "results.json"), **common)
 
 
-def _run_one(
-    name: str,
-    profile: str,
-    inject: dict[str, Any],
-    *,
-    notebook: Path,
-    params_path: Path,
-    profile_dir: Path,
-    force: bool,
-    cwd: Path,
-    kernel_name: str,
-    execution_timeout: int | None,
-) -> Outcome:
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+def _roll_back(slot: _Slot, had_previous: bool, error: dict[str, Any], notebook: Path,
+               common: dict[str, Any]) -> Outcome:
+    """Failure: the new files become ``NAME.failed.*``; the previous good result is back in place."""
+    _rm(slot.path(".failed"))
+    slot.out_dir.rename(slot.path(".failed"))
+    if had_previous:
+        slot.previous.rename(slot.out_dir)
+    if error.pop("banner"):
+        where = f" at cell {error['cell_index']}" if error["cell_index"] is not None else ""
+        _add_error_banner(slot.running, notebook, f"{error['ename']}: {error['evalue']}{where}")
+    final_nb = slot.path(".failed.ipynb")
+    if slot.running.exists():
+        slot.running.replace(final_nb)
+    kept = slot.path(".html")
+    previous_kept = str(kept) if had_previous and kept.exists() else None
+    return Outcome(status="failed", notebook=str(final_nb), previous_kept=previous_kept, **error, **common)
 
+
+# ------------------------------------------------------------------------ render
+def _render(outcome: Outcome) -> Outcome:
+    """Render the outcome's executed notebook beside it (``.ipynb`` -> ``.html``); a failure is recorded."""
     from .report.render import render_html
 
-    _recover(profile_dir, name)
-    out_dir = profile_dir / name
-    previous = profile_dir / f".{name}.previous"
-    running = profile_dir / f".{name}.running.ipynb"
-    log = profile_dir / f"{name}.log"
-    had_previous = out_dir.exists()
-    if had_previous:
-        out_dir.rename(previous)
-    out_dir.mkdir(parents=True)
-
-    parameters = {**inject, "profile": profile, "output_dir": str(out_dir.resolve())}
-    if force:
-        parameters["force"] = True
-    started = _now()
-    t0 = time.perf_counter()
-    error: dict[str, Any] | None = None
+    html_path = Path(outcome.notebook).with_suffix(".html")
     try:
-        with _stderr_to(log):
-            papermill.execute_notebook(
-                str(notebook),
-                str(running),
-                parameters=parameters,
-                kernel_name=kernel_name,
-                cwd=str(cwd),
-                log_output=False,
-                progress_bar=False,
-                execution_timeout=execution_timeout,
-            )
-    except PapermillExecutionError as exc:
-        error = {"ename": exc.ename, "evalue": exc.evalue, "cell_index": exc.cell_index,
-                 "execution_count": exc.exec_count, "banner": False}
-    except Exception as exc:  # kernel death, timeout, kernel that does not start, ...
-        cell, count = _locate_failure(running) if running.exists() else (None, None)
-        evalue = str(exc) or repr(exc)
-        if type(exc).__name__ == "DeadKernelError":
-            evalue += " (the kernel process exited: out of memory, a crash, or os._exit)"
-        error = {"ename": type(exc).__name__, "evalue": evalue, "cell_index": cell,
-                 "execution_count": count, "banner": True}
-    except BaseException:  # Ctrl-C: put everything back as it was, then stop
-        _rm(running)
-        _rm(out_dir)
-        if had_previous:
-            previous.rename(out_dir)
-        raise
-    wall = time.perf_counter() - t0
-    ended = _now()
-    log_kept = str(log) if log.exists() and log.stat().st_size else None
-    if log.exists() and not log_kept:
-        log.unlink()
-
-    common = dict(name=name, profile=profile, params_file=_display_path(params_path),
-                  started=started.isoformat(timespec="seconds"), ended=ended.isoformat(timespec="seconds"),
-                  wall_seconds=round(wall, 1), log=log_kept)
-    if error is None:
-        final_nb, html_path = profile_dir / f"{name}.ipynb", profile_dir / f"{name}.html"
-        running.replace(final_nb)
-        _rm(previous)
-        for stale in (f"{name}.failed.ipynb", f"{name}.failed.html", f"{name}.failed"):
-            _rm(profile_dir / stale)
-        outcome = Outcome(
-            status="ok", notebook=str(final_nb), results=str(out_dir / "results.json"), **common
-        )
-    else:
-        final_nb, html_path = profile_dir / f"{name}.failed.ipynb", profile_dir / f"{name}.failed.html"
-        failed_dir = profile_dir / f"{name}.failed"
-        _rm(failed_dir)
-        out_dir.rename(failed_dir)
-        if had_previous:
-            previous.rename(out_dir)
-        if error.pop("banner"):
-            where = f" at cell {error['cell_index']}" if error["cell_index"] is not None else ""
-            _add_error_banner(running, notebook, f"{error['ename']}: {error['evalue']}{where}")
-        if running.exists():
-            running.replace(final_nb)
-        kept = profile_dir / f"{name}.html"
-        outcome = Outcome(
-            status="failed",
-            notebook=str(final_nb),
-            previous_kept=str(kept) if had_previous and kept.exists() else None,
-            **error,
-            **common,
-        )
-    try:
-        render_html(final_nb, html_path)
+        render_html(outcome.notebook, html_path)
         outcome.html = str(html_path)
     except Exception as exc:
         outcome.render_error = f"{type(exc).__name__}: {exc}"
     return outcome
+
+
+# ------------------------------------------------------------------------ one notebook
+def _now() -> datetime:
+    return datetime.now().astimezone()
+
+
+def _parameters(inject: dict[str, Any], run: _Run, slot: _Slot) -> dict[str, Any]:
+    parameters = {**inject, "profile": run.profile, "output_dir": str(slot.out_dir.resolve())}
+    return {**parameters, "force": True} if run.force else parameters
+
+
+def _run_one(run: _Run, name: str, inject: dict[str, Any]) -> Outcome:
+    """Execute one notebook, then commit its result or roll back to the previous one, then render it."""
+    slot, notebook = _Slot(run.profile_dir, name), run.notebooks_dir / f"{name}.ipynb"
+    _recover(slot)
+    had_previous = _set_aside(slot)
+    started, t0 = _now(), time.perf_counter()
+    try:
+        error = _execute(notebook, slot, _parameters(inject, run, slot), run)
+    except BaseException:  # Ctrl-C: put everything back as it was, then stop
+        _put_back(slot, had_previous)
+        raise
+    common = dict(name=name, profile=run.profile,
+                  params_file=_display_path(params_file_for(name, run.profile, run.params_dir)),
+                  started=started.isoformat(timespec="seconds"), ended=_now().isoformat(timespec="seconds"),
+                  wall_seconds=round(time.perf_counter() - t0, 1), log=_kept_log(slot.log))
+    if error is None:
+        return _render(_commit(slot, common))
+    return _render(_roll_back(slot, had_previous, error, notebook, common))
+
+
+def _run_all(run: _Run, validated: dict[str, dict[str, Any]]) -> list[Outcome]:
+    """Run every validated notebook in order, one progress line before and after each."""
+    names = list(validated)
+    n, width = len(names), max(len(name) for name in names)
+    run.say(f"reproduce: profile '{run.profile}', {n} notebook(s) -> {run.profile_dir}")
+    outcomes: list[Outcome] = []
+    for i, name in enumerate(names, 1):
+        run.say(f"[{i}/{n}] {name:<{width}}  started {_now():%H:%M:%S} ...")
+        outcomes.append(_run_one(run, name, validated[name]))
+        run.say(_line(outcomes[-1], i, n, width))
+    return outcomes
 
 
 def _previous_outcomes(profile_dir: Path, skip: set[str], experiments: Sequence[str]) -> list[Outcome]:
@@ -520,6 +617,23 @@ def _line(outcome: Outcome, i: int, n: int, width: int) -> str:
     return text
 
 
+def _listed(run: _Run, outcomes: list[Outcome], only: list[str] | None) -> list[Outcome]:
+    """What the index lists: this run's outcomes and, after an ``--only`` run, the others' last ones."""
+    if not only:
+        return list(outcomes)
+    experiments = discover_experiments(run.notebooks_dir)
+    now = {o.name: o for o in outcomes}
+    earlier = {o.name: o for o in _previous_outcomes(run.profile_dir, set(now), experiments)}
+    return [now.get(n) or earlier[n] for n in experiments if n in now or n in earlier]
+
+
+def _closing_line(outcomes: list[Outcome], index: Path) -> str:
+    failed = [o.name for o in outcomes if not o.ok]
+    total = sum(o.wall_seconds for o in outcomes)
+    verdict = f"{len(failed)} failed: {', '.join(failed)}" if failed else "all ok"
+    return f"reproduce: {len(outcomes)} notebook(s) in {total:.1f}s, {verdict}; index: {index}"
+
+
 def run_profile(
     profile: str,
     only: Iterable[str] | None = None,
@@ -546,49 +660,19 @@ def run_profile(
     only = list(only) if only else None
     validated = validate_profile(profile, only, force=force, notebooks_dir=notebooks_dir,
                                  params_dir=params_dir, params_model_for=params_model_for)
-    notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else NOTEBOOKS_DIR
-    profile_dir = (Path(reports_dir) if reports_dir is not None else REPORTS_DIR).absolute() / profile
-    profile_dir.mkdir(parents=True, exist_ok=True)
-    cwd = Path(cwd) if cwd is not None else REPO_ROOT
-
-    names = list(validated)
-    width = max(len(n) for n in names)
-    if progress:
-        print(f"reproduce: profile '{profile}', {len(names)} notebook(s) -> {profile_dir}", flush=True)
-    outcomes: list[Outcome] = []
-    for i, name in enumerate(names, 1):
-        if progress:
-            print(f"[{i}/{len(names)}] {name:<{width}}  started {_now():%H:%M:%S} ...", flush=True)
-        outcome = _run_one(
-            name,
-            profile,
-            validated[name],
-            notebook=notebooks_dir / f"{name}.ipynb",
-            params_path=params_file_for(name, profile, params_dir),
-            profile_dir=profile_dir,
-            force=force,
-            cwd=cwd,
-            kernel_name=kernel_name,
-            execution_timeout=execution_timeout,
-        )
-        outcomes.append(outcome)
-        if progress:
-            print(_line(outcome, i, len(names), width), flush=True)
-
-    listed = list(outcomes)
-    if only:
-        experiments = discover_experiments(notebooks_dir)
-        earlier = {o.name: o for o in _previous_outcomes(profile_dir, set(names), experiments)}
-        now = {o.name: o for o in outcomes}
-        listed = [now.get(n) or earlier[n] for n in experiments if n in now or n in earlier]
-    index = build_index(profile_dir.parent, listed, profile=profile, environment=environment)
-    if progress:
-        failed = [o.name for o in outcomes if not o.ok]
-        total = sum(o.wall_seconds for o in outcomes)
-        verdict = f"{len(failed)} failed: {', '.join(failed)}" if failed else "all ok"
-        print(
-            f"reproduce: {len(outcomes)} notebook(s) in {total:.1f}s, {verdict}; index: {index}", flush=True
-        )
+    run = _Run(
+        profile=profile,
+        profile_dir=(Path(reports_dir) if reports_dir is not None else REPORTS_DIR).absolute() / profile,
+        notebooks_dir=Path(notebooks_dir) if notebooks_dir is not None else NOTEBOOKS_DIR,
+        params_dir=Path(params_dir) if params_dir is not None else None,
+        force=force, cwd=Path(cwd) if cwd is not None else REPO_ROOT, kernel_name=kernel_name,
+        timeout=execution_timeout, progress=progress,
+    )
+    run.profile_dir.mkdir(parents=True, exist_ok=True)
+    outcomes = _run_all(run, validated)
+    index = build_index(run.profile_dir.parent, _listed(run, outcomes, only), profile=profile,
+                        environment=environment)
+    run.say(_closing_line(outcomes, index))
     return outcomes
 
 

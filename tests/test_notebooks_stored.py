@@ -1,13 +1,12 @@
-"""The notebooks as stored in notebooks/: clean, runnable by papermill, and in step with their typed Params.
+"""The notebooks as stored in notebooks/: clean, runnable by papermill, and generated from their typed Params.
 
-A notebook's ``parameters`` cell and its experiment's ``Params`` model are two spellings of one list;
-these tests keep them from drifting, and check every params file of every profile the way
-``resnetlib reproduce`` does before it runs anything.
+A notebook's ``parameters`` cell is rendered from its experiment's ``Params`` in one place
+(``ExperimentParams.parameters_cell``); these tests check every notebook against it, and every params
+file of every profile the way ``resnetlib reproduce`` does before it runs anything.
 """
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import nbformat
@@ -57,24 +56,23 @@ def test_params_files_and_module_exist(name: str):
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_parameters_cell_matches_params_model(name: str):
+def test_parameters_cell_is_rendered_from_params(name: str):
     model = _params_model(name)
-    nb_params = papermill.inspect_notebook(str(reproduce.NOTEBOOKS_DIR / f"{name}.ipynb"))
-    in_notebook, in_model = set(nb_params), set(model.model_fields)
-    assert in_notebook == in_model, (
-        f"notebook only: {sorted(in_notebook - in_model)}; Params only: {sorted(in_model - in_notebook)}"
+    nb = nbformat.read(reproduce.NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    assert cell.source == model.parameters_cell(), (
+        f"notebooks/{name}.ipynb: its parameters cell is not Params.parameters_cell(); regenerate it with "
+        f"resnetlib.experiments.base.write_parameters_cell('notebooks/{name}.ipynb', {name}.Params)"
     )
-    # The stored defaults (what nbval and an interactive session run) are Params' smoke-scale defaults.
-    literal = {}
-    for key, info in nb_params.items():
-        try:
-            literal[key] = ast.literal_eval(info["default"])
-        except (ValueError, SyntaxError):
-            continue  # an expression; checked when the notebook runs
-    from_notebook = model.model_validate(literal).model_dump()
-    defaults = model.model_validate({}).model_dump()
-    differ = {k: (from_notebook[k], defaults[k]) for k in literal if from_notebook[k] != defaults[k]}
-    assert not differ, f"parameters cell default != Params default (notebook, Params): {differ}"
+    assert set(papermill.inspect_notebook(str(reproduce.NOTEBOOKS_DIR / f"{name}.ipynb"))) == set(model.model_fields)
+
+
+@pytest.mark.parametrize("name", [n for n in EXPERIMENTS if n != "detection"])
+def test_the_training_cell_is_tagged_log_output(name: str):
+    """The cell that trains prints the training log: the report hides its output (the log stays in the run)."""
+    nb = nbformat.read(reproduce.NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
+    tagged = [c.source for c in nb.cells if "log-output" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1 and "experiment.run(params)" in tagged[0], tagged
 
 
 @pytest.mark.parametrize("profile", PROFILES)

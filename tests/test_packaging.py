@@ -49,3 +49,12 @@ def test_torch_pin_is_the_same_in_environment_and_makefile():
     make_pin = re.search(r"TORCH_PIN := (.+)", (ROOT / "Makefile").read_text()).group(1).split()
     pip = next(d["pip"] for d in environment()["dependencies"] if isinstance(d, dict))
     assert sorted(p for p in pip if p.startswith("torch")) == sorted(make_pin)
+
+
+def test_the_test_command_needs_nothing_beyond_the_test_extra():
+    """`make test` runs pytest-xdist (`-n`, `--no-loadscope-reorder`: xdist >= 3.8); the `test` extra, which
+    environment.yml installs through `-e .[test]`, must provide it, so a clean clone and a conda env agree."""
+    recipe = re.search(r"^test:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M).group(1)
+    assert " -n " in recipe and "--dist loadfile" in recipe and "--no-loadscope-reorder" in recipe
+    extra = {name_of(r): r for r in pyproject()["project"]["optional-dependencies"]["test"]}
+    assert "pytest" in extra and extra.get("pytest-xdist", "").endswith(">=3.8")

@@ -56,6 +56,11 @@ if mode == "die":
     os._exit(3)
 """
 
+TRAINING = """\
+for i in range(3):
+    print(f"TRAINING LOG LINE {i} n={n}")
+"""
+
 
 def write_notebook(path: Path, parameters: str = PARAMETERS) -> None:
     nb = new_notebook(
@@ -66,6 +71,7 @@ def write_notebook(path: Path, parameters: str = PARAMETERS) -> None:
         new_code_cell(parameters, metadata={"tags": ["parameters"]}),
         new_code_cell(BODY),
         new_code_cell(FAILING),
+        new_code_cell(TRAINING, metadata={"tags": ["log-output"]}),
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
@@ -214,6 +220,14 @@ def test_html_hides_code_and_shows_outputs_and_errors(first_run):
     assert "CODE_ONLY_MARKER" not in failed
 
 
+def test_training_log_is_kept_out_of_the_page_and_linked(first_run):
+    prof = first_run[0] / "reports" / "cpu"
+    page = (prof / "alpha.html").read_text()
+    assert "TRAINING LOG LINE" not in page
+    assert 'href="alpha.training-log.txt"' in page
+    assert (prof / "alpha.training-log.txt").read_text().count("TRAINING LOG LINE") == 3
+
+
 def test_index_marks_failures(first_run):
     prof = first_run[0] / "reports" / "cpu"
     summary = json.loads((prof / "index.json").read_text())
@@ -254,13 +268,62 @@ def test_failed_rerun_keeps_the_previous_good_result_and_success_cleans_up(first
     assert not list(prof.glob(".alpha*"))
 
 
+def _earlier_good_result(prof: Path) -> dict[str, bytes]:
+    (prof / "alpha").mkdir(parents=True)
+    (prof / "alpha" / "results.json").write_text('{"old": true}')
+    (prof / "alpha.ipynb").write_text("old notebook")
+    (prof / "alpha.html").write_text("old page")
+    return {p: (prof / p).read_bytes() for p in ["alpha/results.json", "alpha.ipynb", "alpha.html"]}
+
+
+def test_ctrl_c_puts_the_previous_result_back(tmp_path, monkeypatch):
+    kw = make_repo(tmp_path, {"alpha": "n: 2\n"})
+    prof = tmp_path / "reports" / "cpu"
+    good = _earlier_good_result(prof)
+
+    def interrupted(notebook, slot, parameters, run):
+        (slot.out_dir / "results.json").write_text("half written")
+        slot.running.write_text("half a notebook")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reproduce, "_execute", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.run_profile("cpu", **kw)
+    assert {p: (prof / p).read_bytes() for p in good} == good
+    assert not list(prof.glob(".alpha*"))
+
+
+def test_a_killed_run_is_repaired_by_the_next_run(tmp_path, monkeypatch):
+    kw = make_repo(tmp_path, {"alpha": "n: 2\n"})
+    prof = tmp_path / "reports" / "cpu"
+    good = _earlier_good_result(prof)
+    # what a run killed mid-notebook leaves: the good output set aside, a partial one, a partial notebook
+    (prof / "alpha").rename(prof / ".alpha.previous")
+    (prof / "alpha").mkdir()
+    (prof / "alpha" / "partial.csv").write_text("x")
+    (prof / ".alpha.running.ipynb").write_text("partial")
+
+    def kernel_died(notebook, slot, parameters, run):
+        assert (slot.previous / "results.json").read_text() == '{"old": true}'  # repaired, then set aside
+        assert not (slot.out_dir / "partial.csv").exists()
+        return {"ename": "DeadKernelError", "evalue": "killed", "cell_index": None, "execution_count": None,
+                "banner": True}
+
+    monkeypatch.setattr(reproduce, "_execute", kernel_died)
+    (alpha,) = reproduce.run_profile("cpu", **kw)
+    assert alpha.status == "failed" and alpha.previous_kept == str(prof / "alpha.html")
+    assert {p: (prof / p).read_bytes() for p in good} == good
+    assert "Execution failed" in (prof / "alpha.failed.html").read_text()
+    assert not list(prof.glob(".alpha*"))
+
+
 def test_main_exits_nonzero_when_a_notebook_fails(tmp_path, monkeypatch):
     kw = make_repo(tmp_path, {"alpha": "mode: raise\n"})
     monkeypatch.setattr(reproduce, "NOTEBOOKS_DIR", kw["notebooks_dir"])
     monkeypatch.setattr(reproduce, "PARAMS_DIR", kw["params_dir"])
     monkeypatch.setattr(reproduce, "default_params_model", kw["params_model_for"])
     monkeypatch.setattr(reproduce, "REPO_ROOT", tmp_path)
-    monkeypatch.setattr("resnetlib.report.index.git_info", lambda repo=None: {"commit": "t", "dirty": False})
+    monkeypatch.setattr("resnetlib.report.index.git_state", lambda repo=None: {"commit": "t", "dirty": False})
     args = reproduce.add_arguments(argparse.ArgumentParser()).parse_args(
         ["--profile", "cpu", "--reports-dir", str(tmp_path / "reports")])
     assert reproduce.main(args) == 1

@@ -38,6 +38,7 @@ from .imagenet import (
     ten_crop_predict,
 )
 from .synthetic import synthetic
+from .training import TrainingData, device_training_data
 
 __all__ = [
     "DATASETS",
@@ -49,7 +50,9 @@ __all__ = [
     "Lighting",
     "RandomShorterSideResize",
     "Split",
+    "TrainingData",
     "default_root",
+    "device_training_data",
     "export_image_folder",
     "imagenet_folders",
     "imagenet_loaders",

@@ -24,7 +24,7 @@ __all__ = [
     "resolve_root",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from ..paths import REPO_ROOT
 
 
 class DataNotFoundError(FileNotFoundError):

@@ -85,14 +85,7 @@ def export_image_folder(
     run never leaves a half export at ``root``. Returns ``root``.
     """
     root = Path(root).expanduser()
-    if image_size is not None and (
-        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
-    ):
-        raise ValueError(f"image_size must be a positive integer or None; got {image_size!r}")
-    if data.in_channels not in (1, 3):
-        raise ValueError(
-            f"can export grey (1) or RGB (3) images only; {data.name} has {data.in_channels} channels"
-        )
+    _check_exportable(data, image_size)
     train, val = _limit(data.train, train_limit), _limit(data.test, val_limit)
     settings = {
         "format": FORMAT_VERSION,
@@ -105,19 +98,42 @@ def export_image_folder(
         "val_images": len(val),
         "classes": list(data.classes),
     }
-    if root.is_dir():
-        if _read_marker(root) == settings:
-            return root
-        if _read_marker(root) is None and any(root.iterdir()):
-            raise FileExistsError(
-                f"{root} exists and is not an export by export_image_folder (no {MARKER}); "
-                f"refusing to overwrite it. Choose an empty or new folder."
-            )
+    if not _same_export_exists(root, settings):
+        _write_export(root, settings, train, val, class_folder_names(data.classes), image_size)
+    return root
+
+
+def _check_exportable(data: ImageData, image_size: int | None) -> None:
+    if image_size is not None and (
+        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
+    ):
+        raise ValueError(f"image_size must be a positive integer or None; got {image_size!r}")
+    if data.in_channels not in (1, 3):
+        raise ValueError(
+            f"can export grey (1) or RGB (3) images only; {data.name} has {data.in_channels} channels"
+        )
+
+
+def _same_export_exists(root: Path, settings: dict) -> bool:
+    """True for a complete export with ``settings``; refuses a non-empty folder that is no export."""
+    if not root.is_dir():
+        return False
+    if _read_marker(root) == settings:
+        return True
+    if _read_marker(root) is None and any(root.iterdir()):
+        raise FileExistsError(
+            f"{root} exists and is not an export by export_image_folder (no {MARKER}); "
+            f"refusing to overwrite it. Choose an empty or new folder."
+        )
+    return False
+
+
+def _write_export(root: Path, settings: dict, train, val, class_dirs, image_size: int | None) -> None:
+    """Write into a temporary sibling folder, then rename it into place (never a half export at root)."""
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = root.parent / f".{root.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        class_dirs = class_folder_names(data.classes)
         _write_split(train, tmp / "train", class_dirs, image_size)
         _write_split(val, tmp / "val", class_dirs, image_size)
         (tmp / MARKER).write_text(json.dumps(settings, indent=2))
@@ -127,4 +143,3 @@ def export_image_folder(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return root

@@ -62,7 +62,8 @@ def read_idx(path: str | os.PathLike, magic: int) -> np.ndarray:
     if found != magic:
         raise DataCorruptError(
             f"{path}: IDX magic number is {found}, expected {magic} "
-            f"({'images' if magic == IMAGES_MAGIC else 'labels'}); the file is corrupt or not this kind of file"
+            f"({'images' if magic == IMAGES_MAGIC else 'labels'}); "
+            "the file is corrupt or not this kind of file"
         )
     ndim = raw[3]
     header = 4 + 4 * ndim
@@ -70,7 +71,8 @@ def read_idx(path: str | os.PathLike, magic: int) -> np.ndarray:
     expected = header + int(np.prod(dims))
     if len(raw) != expected:
         raise DataCorruptError(
-            f"{path}: header says shape {dims} ({expected} bytes) but the file holds {len(raw)} bytes (truncated?)"
+            f"{path}: header says shape {dims} ({expected} bytes) but the file holds {len(raw)} bytes "
+            "(truncated?)"
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 

@@ -183,16 +183,29 @@ def imagenet_loaders(
 ) -> tuple[DataLoader, DataLoader, list[str]]:
     """(train_loader, val_loader, classes) over ``ROOT/train`` and ``ROOT/val`` with the Sec. 3.4 transforms.
 
-    ``batch_size`` is per process. ``train_size``/``val_size`` take a seeded random subset (for CPU runs). The train loader drops
-    the last partial batch (a batch of one breaks batch norm); val batches are [B,10,C,crop,crop]
-    (10-crop testing, see ``ten_crop_predict``). With ``distributed=True`` both use a
+    ``batch_size`` is per process. ``train_size``/``val_size`` take a seeded random subset (for CPU runs).
+    The train loader drops the last partial batch (a batch of one breaks batch norm); val batches are
+    [B,10,C,crop,crop] (10-crop testing, see ``ten_crop_predict``). With ``distributed=True`` both use a
     DistributedSampler (call ``train_loader.sampler.set_epoch(e)`` each epoch; the val sampler pads
     the last share with repeated samples so all ranks have the same count).
     """
-    from torchvision.datasets import ImageFolder
-
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    train_set, val_set = _class_folders(root, scale, crop, mean, color)
+    train_data = _seeded_subset(train_set, train_size, seed, 7)
+    val_data = _seeded_subset(val_set, val_size, seed, 8)
+    if len(val_data) == 0:
+        raise DataNotFoundError(f"no images found in the class folders of {val_set.root}")
+    if len(train_data) < batch_size:
+        raise ValueError(f"{len(train_data)} training images are fewer than one batch of {batch_size}")
+    train_loader, val_loader = _loaders(train_data, val_data, batch_size, workers, seed, distributed)
+    return train_loader, val_loader, list(train_set.classes)
+
+
+def _class_folders(root, scale: tuple[int, int], crop: int, mean: Sequence[float], color: bool):
+    """ImageFolder data sets of ``ROOT/train`` (Sec. 3.4 augmentation) and ``ROOT/val`` (10 crops)."""
+    from torchvision.datasets import ImageFolder
+
     train_dir, val_dir = imagenet_folders(root)
     # allow_empty: a small export may leave a class without images; its folder still fixes the label order
     train_tf = imagenet_transforms(True, scale=scale, crop=crop, mean=mean, color=color)
@@ -209,13 +222,11 @@ def imagenet_loaders(
             f"{train_dir} and {val_dir} must hold the same class folders; "
             f"only in train: {only_train[:5]}, only in val: {only_val[:5]}"
         )
-    train_data = _seeded_subset(train_set, train_size, seed, 7)
-    val_data = _seeded_subset(val_set, val_size, seed, 8)
-    if len(val_data) == 0:
-        raise DataNotFoundError(f"no images found in the class folders of {val_dir}")
-    if len(train_data) < batch_size:
-        raise ValueError(f"{len(train_data)} training images are fewer than one batch of {batch_size}")
+    return train_set, val_set
 
+
+def _loaders(train_data: Dataset, val_data: Dataset, batch_size: int, workers: int, seed: int,
+             distributed: bool) -> tuple[DataLoader, DataLoader]:
     common = {
         "num_workers": workers,
         "pin_memory": torch.cuda.is_available(),
@@ -230,7 +241,7 @@ def imagenet_loaders(
         g = torch.Generator().manual_seed(derive_seed(seed, 9, 0))
         train_loader = DataLoader(train_data, batch_size, shuffle=True, generator=g, drop_last=True, **common)
         val_loader = DataLoader(val_data, batch_size, shuffle=False, **common)
-    return train_loader, val_loader, list(train_set.classes)
+    return train_loader, val_loader
 
 
 @torch.no_grad()

@@ -9,17 +9,14 @@ workers is not replayed bit for bit; the exact-resume guarantee is for the devic
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .common import derive_seed
 from .imagenet import imagenet_loaders
-
-if TYPE_CHECKING:
-    from ..train.config import TrainConfig
-    from ..train.distributed import DistInfo
+from .training import TrainingData
 
 _ORDER_STREAM = 10
 
@@ -45,8 +42,10 @@ class _ShareOfEpoch(Sampler[int]):
 class LoaderBatches:
     """``batch(i, rank, world)`` over a map-style dataset, read sequentially through a DataLoader."""
 
-    def __init__(self, dataset: Dataset, batch_size: int, seed: int, device: torch.device, workers: int) -> None:
-        self.dataset, self.batch_size, self.seed, self.device, self.workers = dataset, batch_size, seed, device, workers
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int, device: torch.device,
+                 workers: int) -> None:
+        self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
+        self.device, self.workers = device, workers
         self.batches_per_epoch = len(dataset) // batch_size
         if self.batches_per_epoch < 1:
             raise ValueError(f"{len(dataset)} training images are fewer than one batch of {batch_size}")
@@ -68,29 +67,34 @@ class LoaderBatches:
         return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 
-def imagefolder_training_data(config: "TrainConfig", device: torch.device, info: "DistInfo"):
-    """Training data for ``data.name: imagefolder``: ``root/train`` and ``root/val`` class folders."""
-    from ..train.loop import TrainingData
-
-    d = config.data
-    batch = config.optim.batch_size
-    if batch % info.world:
-        raise ValueError(f"batch_size {batch} must be divisible by the {info.world} processes")
+def imagefolder_training_data(
+    root: str | None, *, batch_size: int, eval_batch_size: int, seed: int, device: torch.device, workers: int,
+    scale: tuple[int, int], crop: int, train_size: int | None, test_size: int | None, augment: bool,
+    ten_crop: bool,
+) -> TrainingData:
+    """Training data from ``root/train`` and ``root/val`` class folders (Sec. 3.4; Table 2's 10-crop test)."""
     # The loaders' batch size is the evaluation one; training batches come from LoaderBatches below.
     train_loader, val_loader, classes = imagenet_loaders(
-        d.root or None, min(config.eval_batch_size, batch), workers=d.workers, scale=d.scale, crop=d.crop,
-        train_size=d.train_size, val_size=d.test_size, seed=config.seed, color=d.augment,
+        root or None, min(eval_batch_size, batch_size), workers=workers, scale=scale, crop=crop,
+        train_size=train_size, val_size=test_size, seed=seed, color=augment,
     )
-    train = LoaderBatches(train_loader.dataset, batch, config.seed, device, d.workers)
+    train = LoaderBatches(train_loader.dataset, batch_size, seed, device, workers)
+    sizes = f"{len(train_loader.dataset)} train / {len(val_loader.dataset)} val images"
+    return TrainingData(
+        "imagefolder", str(root), len(classes), 3, train,
+        {"test": _val_batches(val_loader, device, ten_crop)},
+        f"class folders under {root}: {sizes}, {len(classes)} classes, scale {scale}, crop {crop}"
+        f"{', 10-crop test' if ten_crop else ''}",
+    )
 
-    def val_batches():
+
+def _val_batches(val_loader: DataLoader, device: torch.device, ten_crop: bool):
+    """A fresh pass over the validation loader: 10-crop stacks, or only their centre crop."""
+
+    def batches():
         for x, y in val_loader:
-            if not d.ten_crop:
+            if not ten_crop:
                 x = x[:, 4]  # the centre crop of the ten (TenCrop's order: 4 corners, centre, then flips)
             yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
-    return TrainingData(
-        "imagefolder", str(d.root), len(classes), 3, train, {"test": val_batches},
-        f"class folders under {d.root}: {len(train_loader.dataset)} train / {len(val_loader.dataset)} val images, "
-        f"{len(classes)} classes, scale {d.scale}, crop {d.crop}{', 10-crop test' if d.ten_crop else ''}",
-    )
+    return batches

@@ -17,24 +17,29 @@ import io
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from ..data import load as load_image_data
+from ..data.common import resolve_root
+from .config import CocoData, DetectionData, ScenesData, VOCData
 
 __all__ = [
     "SCENES_LABEL",
     "VOC_CLASSES",
     "CocoDetectionDataset",
+    "DatasetInfo",
     "VOCDetectionDataset",
     "collate",
     "hflip",
     "make_scene_dataset",
+    "open_datasets",
 ]
 
 VOC_CLASSES: tuple[str, ...] = (
@@ -277,50 +282,69 @@ def _render_split(
     prefix: str,
     classes: list[str],
 ) -> dict[str, Any]:
+    """Render ``n`` scenes as PNG files into ``out_dir``; returns their COCO instances dict."""
     out_dir.mkdir(parents=True, exist_ok=True)
     coco_images, annotations = [], []
-    ann_id = 1
     for i in range(n):
-        scene = np.zeros((canvas, canvas), dtype=np.uint8)
-        taken: list[tuple[int, int, int, int]] = []
-        k = int(rng.integers(items_per_image[0], items_per_image[1] + 1))
+        scene, boxes = _render_scene(images, labels, rng, canvas, items_per_image, scale_range)
         image_id = i + 1
-        for _ in range(k):
-            j = int(rng.integers(0, len(images)))
-            side = round(28 * rng.uniform(*scale_range))
-            side = max(8, min(side, canvas))
-            item = np.asarray(Image.fromarray(images[j]).resize((side, side), Image.BILINEAR))
-            ys, xs = np.nonzero(item)
-            if len(ys) == 0:
-                continue
-            item = item[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]  # tight crop: exact box
-            pos = _place(rng, canvas, item.shape, taken, gap=1)
-            if pos is None:
-                continue
-            y, x = pos
-            h, w = item.shape
-            scene[y : y + h, x : x + w] = item
-            taken.append((x, y, x + w, y + h))
+        for bbox, label in boxes:
             annotations.append(
                 {
-                    "id": ann_id,
+                    "id": len(annotations) + 1,
                     "image_id": image_id,
-                    "category_id": int(labels[j]) + 1,
-                    "bbox": [x, y, w, h],
-                    "area": float(w * h),
+                    "category_id": label + 1,
+                    "bbox": bbox,
+                    "area": float(bbox[2] * bbox[3]),
                     "iscrowd": 0,
                 }
             )
-            ann_id += 1
         name = f"{prefix}_{i:06d}.png"
         Image.fromarray(scene).save(out_dir / name)
         coco_images.append({"id": image_id, "file_name": name, "width": canvas, "height": canvas})
+    categories = [{"id": c + 1, "name": name} for c, name in enumerate(classes)]
     return {
         "info": {"description": SCENES_LABEL},
         "images": coco_images,
         "annotations": annotations,
-        "categories": [{"id": c + 1, "name": name} for c, name in enumerate(classes)],
+        "categories": categories,
     }
+
+
+def _render_scene(
+    images: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    canvas: int,
+    items_per_image: tuple[int, int],
+    scale_range: tuple[float, float],
+) -> tuple[np.ndarray, list[tuple[list[int], int]]]:
+    """One scene: ``items_per_image`` items placed without overlap; (image, [(xywh box, class)])."""
+    scene = np.zeros((canvas, canvas), dtype=np.uint8)
+    taken: list[tuple[int, int, int, int]] = []
+    boxes = []
+    for _ in range(int(rng.integers(items_per_image[0], items_per_image[1] + 1))):
+        j = int(rng.integers(0, len(images)))
+        item = _scaled_item(images[j], rng, scale_range, canvas)
+        pos = None if item is None else _place(rng, canvas, item.shape, taken, gap=1)
+        if pos is None:
+            continue
+        (y, x), (h, w) = pos, item.shape
+        scene[y : y + h, x : x + w] = item
+        taken.append((x, y, x + w, y + h))
+        boxes.append(([x, y, w, h], int(labels[j])))
+    return scene, boxes
+
+
+def _scaled_item(image: np.ndarray, rng: np.random.Generator, scale_range, canvas: int) -> np.ndarray | None:
+    """A 28 px item scaled by a factor drawn from ``scale_range``, cropped to its nonzero pixels."""
+    side = round(28 * rng.uniform(*scale_range))
+    side = max(8, min(side, canvas))
+    item = np.asarray(Image.fromarray(image).resize((side, side), Image.BILINEAR))
+    ys, xs = np.nonzero(item)
+    if len(ys) == 0:
+        return None
+    return item[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
 def make_scene_dataset(
@@ -345,14 +369,9 @@ def make_scene_dataset(
     Idempotent: an existing set with the same configuration is reused. Fashion-MNIST is read with
     ``resnetlib.data.load("fashion_mnist", data_root)``.
     """
-    lo, hi = items_per_image
-    if not (1 <= lo <= hi):
-        raise ValueError(f"items_per_image must be (min, max) with 1 <= min <= max, got {items_per_image}")
-    if not (0 < scale_range[0] <= scale_range[1]) or 28 * scale_range[1] > canvas:
-        raise ValueError(f"scale_range {scale_range} must be positive and fit 28*max into canvas {canvas}")
-    if num_train < 1 or num_test < 1:
-        raise ValueError("num_train and num_test must be >= 1")
+    _check_scene_arguments(num_train, num_test, canvas, items_per_image, scale_range)
     root = Path(root)
+    lo, hi = items_per_image
     config = {
         "version": 1,
         "num_train": num_train,
@@ -369,9 +388,7 @@ def make_scene_dataset(
         "test": root / "test.json",
         "manifest": root / "manifest.json",
     }
-    manifest = paths["manifest"]
-    complete = manifest.is_file() and paths["train"].is_file() and paths["test"].is_file()
-    if complete and json.loads(manifest.read_text()).get("config") == config:
+    if _scene_set_exists(paths, config):
         return paths
     tr_x, tr_y, te_x, te_y, classes, source = _fashion_mnist(data_root)
     rng = np.random.default_rng(seed)
@@ -384,12 +401,109 @@ def make_scene_dataset(
     }
     train = _render_split(tr_x, tr_y, num_train, rng=rng, prefix="train", **common)
     test = _render_split(te_x, te_y, num_test, rng=rng, prefix="test", **common)
+    _write_scene_set(paths, train, test, config, source)
+    return paths
+
+
+def _check_scene_arguments(num_train: int, num_test: int, canvas: int, items_per_image, scale_range) -> None:
+    lo, hi = items_per_image
+    if not (1 <= lo <= hi):
+        raise ValueError(f"items_per_image must be (min, max) with 1 <= min <= max, got {items_per_image}")
+    if not (0 < scale_range[0] <= scale_range[1]) or 28 * scale_range[1] > canvas:
+        raise ValueError(f"scale_range {scale_range} must be positive and fit 28*max into canvas {canvas}")
+    if num_train < 1 or num_test < 1:
+        raise ValueError("num_train and num_test must be >= 1")
+
+
+def _scene_set_exists(paths: dict[str, Path], config: dict[str, Any]) -> bool:
+    manifest = paths["manifest"]
+    complete = manifest.is_file() and paths["train"].is_file() and paths["test"].is_file()
+    return complete and json.loads(manifest.read_text()).get("config") == config
+
+
+def _write_scene_set(paths: dict[str, Path], train: dict, test: dict, config: dict, source: str) -> None:
+    """The two COCO files (each written whole, then renamed), then the manifest: the set is complete."""
     for key, content in (("train", train), ("test", test)):
         tmp = paths[key].with_suffix(".json.tmp")
         tmp.write_text(json.dumps(content))
         tmp.replace(paths[key])
     digest = hashlib.sha1(paths["test"].read_bytes()).hexdigest()[:12]
-    manifest.write_text(
-        json.dumps({"label": SCENES_LABEL, "config": config, "source": source, "test_sha1": digest}, indent=2)
-    )
-    return paths
+    manifest = {"label": SCENES_LABEL, "config": config, "source": source, "test_sha1": digest}
+    paths["manifest"].write_text(json.dumps(manifest, indent=2))
+
+
+# ------------------------------------------------------------------------- data sets of a config
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the detector and the report need to know about a data set besides its images."""
+
+    label: str  # the data set as the report names it
+    source: str  # where it was read from
+    in_channels: int
+    classes: list[str]  # classes[label]; classes[0] is the background
+    image_mean: list[float] | None  # None = torchvision's ImageNet normalisation
+    image_std: list[float] | None
+
+
+def open_datasets(data: DetectionData, seed: int, cache_dir: str | Path) -> tuple[Any, Any, DatasetInfo]:
+    """(train set, test set, info) of ``data``; scene sets are written once under ``cache_dir``."""
+    if isinstance(data, ScenesData):
+        return _scene_sets(data, seed, Path(cache_dir))
+    if isinstance(data, VOCData):
+        return _voc_sets(data)
+    return _coco_sets(data)
+
+
+def _scene_sets(data: ScenesData, seed: int, cache_dir: Path) -> tuple[Any, Any, DatasetInfo]:
+    config = {
+        "num_train": data.num_train,
+        "num_test": data.num_test,
+        "canvas": data.canvas,
+        "items_per_image": tuple(data.items_per_image),
+        "scale_range": tuple(data.scale_range),
+        "seed": seed,
+    }
+    digest = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    root = cache_dir / f"scenes-{digest}"
+    paths = make_scene_dataset(root, data_root=data.root or None, **config)
+    train = CocoDetectionDataset(paths["images"], paths["train"], mode="L")
+    test = CocoDetectionDataset(paths["images"], paths["test"], mode="L")
+    source = json.loads(paths["manifest"].read_text()).get("source", "")
+    # Normalise by the training scenes' pixel mean/std (Sec. 4.2 subtracts the mean pixel).
+    sample = torch.stack([train[i][0] for i in range(min(len(train), 256))])
+    mean, std = [float(sample.mean())], [float(sample.std())]
+    return train, test, DatasetInfo(SCENES_LABEL, f"{source} -> {root}", 1, train.classes, mean, std)
+
+
+#: voc07 / voc12: the (year, image set) lists trained on, the one tested on, and the report's label.
+VOC_PROTOCOLS = {
+    "voc07": (
+        [("2007", "trainval"), ("2012", "trainval")],
+        ("2007", "test"),
+        "PASCAL VOC 2007 test (trained on 07+12 trainval)",
+    ),
+    "voc12": (
+        [("2007", "trainval"), ("2007", "test"), ("2012", "train")],
+        ("2012", "val"),
+        "PASCAL VOC 2012 val (trained on 07 trainval+test + 12 train)",
+    ),
+}
+
+
+def _voc_sets(data: VOCData) -> tuple[Any, Any, DatasetInfo]:
+    root = resolve_root(data.root)
+    parts, (year, image_set), label = VOC_PROTOCOLS[data.name]
+    test = VOCDetectionDataset(root, year, image_set, keep_difficult=True)
+    train = ConcatDataset([VOCDetectionDataset(root, y, s, keep_difficult=False) for y, s in parts])
+    return train, test, DatasetInfo(label, str(root), 3, list(VOCDetectionDataset.classes), None, None)
+
+
+def _coco_sets(data: CocoData) -> tuple[Any, Any, DatasetInfo]:
+    root, year = resolve_root(data.root) / "coco", data.year
+    ann = root / "annotations"
+    train = CocoDetectionDataset(root / f"train{year}", ann / f"instances_train{year}.json")
+    test = CocoDetectionDataset(root / f"val{year}", ann / f"instances_val{year}.json")
+    label = f"COCO {year} val (trained on train{year})"
+    return train, test, DatasetInfo(label, str(root), 3, train.classes, None, None)

@@ -86,31 +86,45 @@ def coco_map(
         label_to_cat: contiguous label -> COCO category id (identity when None).
     Returns ``{"map": AP@[.5:.95], "map50": AP@.5}``; both 0 when there is no detection at all.
     """
-    from pycocotools.cocoeval import COCOeval
-
     image_ids = sorted(int(i) for i in detections)
     if not image_ids:
         raise ValueError("coco_map: no images to evaluate (detections is empty)")
     if not coco_gt.getAnnIds(imgIds=image_ids):
         raise ValueError("coco_map: the ground truth has no annotation on the evaluated images")
-    results = []
-    for image_id in image_ids:
-        det = detections[image_id]
-        boxes = _np(det["boxes"]).reshape(-1, 4)
-        scores, labels = _np(det["scores"]), _np(det["labels"], np.int64)
-        for box, score, label in zip(boxes, scores, labels, strict=True):
-            cat = int(label_to_cat[int(label)]) if label_to_cat is not None else int(label)
-            x1, y1, x2, y2 = (float(v) for v in box)
-            results.append(
-                {
-                    "image_id": image_id,
-                    "category_id": cat,
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "score": float(score),
-                }
-            )
+    results = [r for i in image_ids for r in _coco_results(i, detections[i], label_to_cat)]
     if not results:
         return {"map": 0.0, "map50": 0.0}
+    stats = _coco_stats(coco_gt, results, image_ids, max_dets)
+    # stats are -1 where no ground truth exists for the setting; that cannot happen for the two we report
+    ap, ap50 = (max(float(stats[i]), 0.0) * 100.0 for i in (0, 1))
+    return {"map": ap, "map50": ap50}
+
+
+def _coco_results(
+    image_id: int, det: Mapping[str, Any], label_to_cat: Mapping[int, int] | None
+) -> list[dict]:
+    """One image's detections in COCO's result format (xywh boxes, category ids)."""
+    boxes = _np(det["boxes"]).reshape(-1, 4)
+    scores, labels = _np(det["scores"]), _np(det["labels"], np.int64)
+    results = []
+    for box, score, label in zip(boxes, scores, labels, strict=True):
+        cat = int(label_to_cat[int(label)]) if label_to_cat is not None else int(label)
+        x1, y1, x2, y2 = (float(v) for v in box)
+        results.append(
+            {
+                "image_id": image_id,
+                "category_id": cat,
+                "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "score": float(score),
+            }
+        )
+    return results
+
+
+def _coco_stats(coco_gt, results: list[dict], image_ids: list[int], max_dets: int):
+    """pycocotools' summary statistics of ``results`` on ``image_ids`` (its printing silenced)."""
+    from pycocotools.cocoeval import COCOeval
+
     with contextlib.redirect_stdout(io.StringIO()):
         coco_dt = coco_gt.loadRes(results)
         ev = COCOeval(coco_gt, coco_dt, iouType="bbox")
@@ -119,9 +133,7 @@ def coco_map(
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    # stats are -1 where no ground truth exists for the setting; that cannot happen for the two we report
-    ap, ap50 = (max(float(ev.stats[i]), 0.0) * 100.0 for i in (0, 1))
-    return {"map": ap, "map50": ap50}
+    return ev.stats
 
 
 # --------------------------------------------------------------------------------------------- VOC
@@ -186,63 +198,78 @@ def voc_map(
     """
     if len(detections) != len(ground_truths):
         raise ValueError(f"{len(detections)} detection entries for {len(ground_truths)} ground-truth images")
-    gts = []
-    for g in ground_truths:
-        labels = _np(g["labels"], np.int64)
-        if labels.size and (labels.min() < 1 or labels.max() >= num_classes):
-            raise ValueError(
-                f"ground-truth label {int(labels.max())} outside 1..{num_classes - 1}: num_classes counts "
-                "the background (VOC: 21)"
-            )
-        difficult = _np(g.get("difficult", np.zeros(len(labels))), bool)
-        gts.append((_np(g["boxes"]).reshape(-1, 4), labels, difficult))
+    gts = [_voc_ground_truth(g, num_classes) for g in ground_truths]
     dets = [
         (_np(d["boxes"]).reshape(-1, 4), _np(d["scores"]), _np(d["labels"], np.int64)) for d in detections
     ]
-    aps: dict[int, float] = {}
-    for c in range(1, num_classes):
-        class_gt = []
-        npos = 0
-        for boxes, labels, difficult in gts:
-            m = labels == c
-            class_gt.append((boxes[m], difficult[m], np.zeros(int(m.sum()), dtype=bool)))
-            npos += int((~difficult[m]).sum())
-        image_idx, scores, boxes = [], [], []
-        for i, (b, s, lab) in enumerate(dets):
-            m = lab == c
-            image_idx.extend([i] * int(m.sum()))
-            scores.append(s[m])
-            boxes.append(b[m])
-        if npos == 0:
-            aps[c] = math.nan
-            continue
-        scores_all = np.concatenate(scores) if scores else np.zeros(0)
-        boxes_all = np.concatenate(boxes) if boxes else np.zeros((0, 4))
-        order = np.argsort(-scores_all, kind="stable")
-        tp = np.zeros(len(order))
-        fp = np.zeros(len(order))
-        for k, j in enumerate(order):
-            gt_boxes, gt_difficult, matched = class_gt[image_idx[j]]
-            if len(gt_boxes) == 0:
-                fp[k] = 1
-                continue
-            overlaps = _iou(boxes_all[j], gt_boxes)
-            best = int(np.argmax(overlaps))
-            if overlaps[best] > iou_threshold:
-                if gt_difficult[best]:
-                    continue
-                if not matched[best]:
-                    tp[k], matched[best] = 1, True
-                else:
-                    fp[k] = 1
-            else:
-                fp[k] = 1
-        tp, fp = np.cumsum(tp), np.cumsum(fp)
-        recall = tp / npos
-        precision = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
-        aps[c] = voc07_ap(recall, precision) if use_07_metric else voc_ap(recall, precision)
+    ap_of = voc07_ap if use_07_metric else voc_ap
+    aps = {c: _class_ap(c, gts, dets, iou_threshold, ap_of) for c in range(1, num_classes)}
     valid = [v for v in aps.values() if not math.isnan(v)]
     return {"map": float(np.mean(valid)) if valid else math.nan, "ap": aps}
+
+
+def _voc_ground_truth(g: Mapping[str, Any], num_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(boxes, labels, difficult) of one image, the labels checked against ``num_classes``."""
+    labels = _np(g["labels"], np.int64)
+    if labels.size and (labels.min() < 1 or labels.max() >= num_classes):
+        raise ValueError(
+            f"ground-truth label {int(labels.max())} outside 1..{num_classes - 1}: num_classes counts "
+            "the background (VOC: 21)"
+        )
+    difficult = _np(g.get("difficult", np.zeros(len(labels))), bool)
+    return _np(g["boxes"]).reshape(-1, 4), labels, difficult
+
+
+def _class_ap(c: int, gts: list, dets: list, iou_threshold: float, ap_of) -> float:
+    """AP of class ``c`` over all images; NaN when it has no non-difficult ground-truth box."""
+    class_gt = []
+    npos = 0
+    for boxes, labels, difficult in gts:
+        m = labels == c
+        class_gt.append((boxes[m], difficult[m], np.zeros(int(m.sum()), dtype=bool)))
+        npos += int((~difficult[m]).sum())
+    if npos == 0:
+        return math.nan
+    image_idx, scores, boxes = _class_detections(c, dets)
+    tp, fp = _match(class_gt, image_idx, scores, boxes, iou_threshold)
+    tp, fp = np.cumsum(tp), np.cumsum(fp)
+    recall = tp / npos
+    precision = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+    return ap_of(recall, precision)
+
+
+def _class_detections(c: int, dets: list) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """(image index, score, box) of every detection of class ``c``, in input order."""
+    image_idx, scores, boxes = [], [], []
+    for i, (b, s, lab) in enumerate(dets):
+        m = lab == c
+        image_idx.extend([i] * int(m.sum()))
+        scores.append(s[m])
+        boxes.append(b[m])
+    scores_all = np.concatenate(scores) if scores else np.zeros(0)
+    return image_idx, scores_all, np.concatenate(boxes) if boxes else np.zeros((0, 4))
+
+
+def _match(class_gt: list, image_idx: list[int], scores: np.ndarray, boxes: np.ndarray, iou_threshold: float):
+    """True/false positive flags of the detections in descending score order (ties in input order)."""
+    order = np.argsort(-scores, kind="stable")
+    tp, fp = np.zeros(len(order)), np.zeros(len(order))
+    for k, j in enumerate(order):
+        gt_boxes, gt_difficult, matched = class_gt[image_idx[j]]
+        if len(gt_boxes) == 0:
+            fp[k] = 1
+            continue
+        overlaps = _iou(boxes[j], gt_boxes)
+        best = int(np.argmax(overlaps))
+        if overlaps[best] <= iou_threshold:
+            fp[k] = 1
+        elif gt_difficult[best]:
+            continue  # a difficult box: neither a true nor a false positive
+        elif matched[best]:
+            fp[k] = 1  # a duplicate
+        else:
+            tp[k], matched[best] = 1, True
+    return tp, fp
 
 
 # --------------------------------------------------------------------------------------- the model
@@ -295,11 +322,7 @@ def evaluate_detector(
         num_classes = getattr(base, "num_classes", None) or int(
             model.roi_heads.box_predictor.cls_score.out_features
         )
-    if coco_gt is None and getattr(base, "coco", None) is not None:
-        coco_gt, label_to_cat = base.coco, label_to_cat or base.label_to_cat
-    if coco_gt is None:
-        coco_gt = coco_from_targets(targets, num_classes)
-        label_to_cat = None
+    coco_gt, label_to_cat = _coco_ground_truth(base, targets, num_classes, coco_gt, label_to_cat)
     by_id = {int(t["image_id"]): o for t, o in zip(targets, outputs, strict=True)}
     coco = coco_map(by_id, coco_gt, label_to_cat=label_to_cat)
     voc = voc_map(outputs, targets, num_classes, use_07_metric=True)
@@ -313,3 +336,12 @@ def evaluate_detector(
         "num_images": len(outputs),
         "num_detections": int(sum(len(o["scores"]) for o in outputs)),
     }
+
+
+def _coco_ground_truth(base: Any, targets: list, num_classes: int, coco_gt, label_to_cat):
+    """The given ground truth, else the data set's own ``coco``, else one built from the targets."""
+    if coco_gt is None and getattr(base, "coco", None) is not None:
+        return base.coco, label_to_cat or base.label_to_cat
+    if coco_gt is None:
+        return coco_from_targets(targets, num_classes), None
+    return coco_gt, label_to_cat

@@ -25,6 +25,8 @@ def plot_curves(results_dir: str | Path):
     import pandas as pd
     import seaborn as sns
 
+    from ..report.figures import legend_outside
+
     _style()
     path = Path(results_dir) / "curves.csv"
     if not path.is_file():
@@ -42,6 +44,7 @@ def plot_curves(results_dir: str | Path):
         ax.set_ylabel("")
         if ax is not axes[0][-1] and ax.get_legend() is not None:
             ax.get_legend().remove()
+    legend_outside(axes[0][-1], title="backbone")
     fig.suptitle("Faster R-CNN training loss (equal budget per backbone)")
     fig.tight_layout()
     return fig
@@ -54,50 +57,22 @@ def plot_detections(results_dir: str | Path, n: int = 4, score_threshold: float 
     (short runs give low but informative scores); a number shows every detection scoring at least that.
     """
     import matplotlib.pyplot as plt
-    import numpy as np
     import seaborn as sns
-    from matplotlib.patches import Rectangle
-    from PIL import Image
 
     _style()
-    path = Path(results_dir) / "detections.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run the detection experiment first")
-    data = json.loads(path.read_text())
-    classes = data["classes"]
-    backbones = list(data["backbones"])
-    images = data["images"][:n]
-    if not images:
-        raise ValueError(f"{path} holds no images")
-    palette = sns.color_palette("husl", len(classes))
+    data = _read_detections(Path(results_dir) / "detections.json", n)
+    backbones, images = list(data["backbones"]), data["images"][:n]
+    palette = sns.color_palette("husl", len(data["classes"]))
     fig, axes = plt.subplots(
         len(backbones), len(images), figsize=(2.8 * len(images), 2.9 * len(backbones)), squeeze=False
     )
     for col, item in enumerate(images):
-        with Image.open(item["file"]) as img:
-            pixels = np.asarray(img.convert("RGB"))
+        pixels = _pixels(item["file"])
         for row, name in enumerate(backbones):
             ax = axes[row][col]
-            ax.imshow(pixels, cmap="gray")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.grid(False)
-            for box in item["gt_boxes"]:
-                x1, y1, x2, y2 = box
-                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="white", ls="--", lw=1))
-            det = item["detections"][name]
-            shown = list(zip(det["boxes"], det["scores"], det["labels"], strict=True))
-            shown.sort(key=lambda d: -d[1])
-            if score_threshold is None:
-                shown = shown[: len(item["gt_boxes"])]
-            else:
-                shown = [d for d in shown if d[1] >= score_threshold]
-            for box, score, label in shown:
-                x1, y1, x2, y2 = box
-                color = palette[label % len(palette)]
-                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=color, lw=1.5))
-                ax.text(x1, y1, f"{classes[label]} {score:.2f}", color="black", fontsize=6,
-                        bbox={"facecolor": color, "alpha": 0.8, "pad": 1, "lw": 0}, va="bottom")  # fmt: skip
+            _draw_image(ax, pixels, item["gt_boxes"])
+            shown = _shown(item["detections"][name], len(item["gt_boxes"]), score_threshold)
+            _draw_detections(ax, shown, data["classes"], palette)
             if col == 0:
                 ax.set_ylabel(name)
     which = (
@@ -108,3 +83,56 @@ def plot_detections(results_dir: str | Path, n: int = 4, score_threshold: float 
     fig.suptitle(f"Test detections: {which}; dashed: ground truth")
     fig.tight_layout()
     return fig
+
+
+def _read_detections(path: Path, n: int) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the detection experiment first")
+    data = json.loads(path.read_text())
+    if not data["images"][:n]:
+        raise ValueError(f"{path} holds no images")
+    return data
+
+
+def _pixels(file: str):
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(file) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def _shown(det: dict, num_objects: int, score_threshold: float | None) -> list[tuple]:
+    """(box, score, label) of the detections drawn: the top ``num_objects``, or all above the threshold."""
+    shown = sorted(zip(det["boxes"], det["scores"], det["labels"], strict=True), key=lambda d: -d[1])
+    if score_threshold is None:
+        return shown[:num_objects]
+    return [d for d in shown if d[1] >= score_threshold]
+
+
+def _draw_image(ax, pixels, gt_boxes: list[list[float]]) -> None:
+    from matplotlib.patches import Rectangle
+
+    ax.imshow(pixels, cmap="gray")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for x1, y1, x2, y2 in gt_boxes:
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="white", ls="--", lw=1))
+
+
+def _draw_detections(ax, shown: list[tuple], classes: list[str], palette) -> None:
+    from matplotlib.patches import Rectangle
+
+    for (x1, y1, x2, y2), score, label in shown:
+        color = palette[label % len(palette)]
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec=color, lw=1.5))
+        ax.text(
+            x1,
+            y1,
+            f"{classes[label]} {score:.2f}",
+            color="black",
+            fontsize=6,
+            bbox={"facecolor": color, "alpha": 0.8, "pad": 1, "lw": 0},
+            va="bottom",
+        )

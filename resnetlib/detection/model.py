@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -257,10 +258,33 @@ def load_classification_checkpoint(
     state = _read_state_dict(path)
     state = {k: v for k, v in state.items() if not any(k.startswith(p) for p in skip_prefixes)}
     own = net.state_dict()
+    _sum_colour_channels(state, own, first_conv)
+    _check_fits(state, own, path)
+    result = net.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not any(k.startswith(p) for p in skip_prefixes)]
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in result.unexpected_keys if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        _warn_partial(path, missing, unexpected)
+    return {
+        "path": str(path),
+        "loaded": len(state) - len(unexpected),
+        "missing": missing,
+        "unexpected": unexpected,
+    }
+
+
+def _sum_colour_channels(
+    state: dict[str, torch.Tensor], own: Mapping[str, torch.Tensor], first_conv: str
+) -> None:
+    """A 3-channel first conv loaded into a 1-channel net: sum its weights over the input channels."""
     if first_conv and first_conv in state and first_conv in own:
         w, target = state[first_conv], own[first_conv]
         if w.dim() == 4 and w.shape[1] != target.shape[1] and target.shape[1] == 1:
             state[first_conv] = w.sum(dim=1, keepdim=True)
+
+
+def _check_fits(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor], path: str | Path) -> None:
     mismatched = [
         f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
         for k, v in state.items()
@@ -276,23 +300,15 @@ def load_classification_checkpoint(
             f"pretrained checkpoint {path}: none of its {len(state)} keys (e.g. {sorted(state)[:3]}) names a "
             f"parameter of this network (e.g. {sorted(own)[:3]}); is it a checkpoint of another architecture?"
         )
-    result = net.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not any(k.startswith(p) for p in skip_prefixes)]
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in result.unexpected_keys if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        warnings.warn(
-            f"pretrained checkpoint {path}: {len(missing)} backbone/head keys missing "
-            f"{missing[:8]}{' ...' if len(missing) > 8 else ''}, {len(unexpected)} unexpected keys "
-            f"{unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}; those layers keep their random init",
-            stacklevel=3,
-        )
-    return {
-        "path": str(path),
-        "loaded": len(state) - len(unexpected),
-        "missing": missing,
-        "unexpected": unexpected,
-    }
+
+
+def _warn_partial(path: str | Path, missing: list[str], unexpected: list[str]) -> None:
+    warnings.warn(
+        f"pretrained checkpoint {path}: {len(missing)} backbone/head keys missing "
+        f"{missing[:8]}{' ...' if len(missing) > 8 else ''}, {len(unexpected)} unexpected keys "
+        f"{unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}; those layers keep their random init",
+        stacklevel=4,
+    )
 
 
 # ---------------------------------------------------------------------------------------- builder
@@ -320,83 +336,93 @@ def _freeze_params(*modules: nn.Module) -> None:
             p.requires_grad_(False)
 
 
+@dataclass(frozen=True)
+class _Start:
+    """How a backbone starts: input channels, classification checkpoint, BN policy, frozen stages."""
+
+    in_channels: int
+    pretrained: str | None
+    batchnorm: BatchNormMode
+    freeze_at: int
+
+
+#: trunk, RoI pool, head, the width of its output, checkpoint report
+Parts = tuple[nn.Module, nn.Module, nn.Module, int, dict | None]
+
+
 def _resnet_parts(
-    name: str,
-    *,
-    in_channels: int,
-    pretrained: str | None,
-    batchnorm: BatchNormMode,
-    freeze_at: int,
-    roi_output_size: int,
-    stride_in_1x1: bool,
-    shortcut: str | None,
-) -> tuple[nn.Module, nn.Module, nn.Module, int, dict | None]:
-    options: dict[str, Any] = {"num_classes": 1000, "in_channels": in_channels}
+    name: str, start: _Start, roi_output_size: int, stride_in_1x1: bool, shortcut: str | None
+) -> Parts:
+    options: dict[str, Any] = {"num_classes": 1000, "in_channels": start.in_channels}
     if name in ("resnet50", "resnet101", "resnet152"):
         options["stride_in_1x1"] = stride_in_1x1
     if shortcut is not None:
         options["shortcut"] = shortcut
     net = models.build(name, **options)
     report = None
-    if pretrained:
+    if start.pretrained:
         report = load_classification_checkpoint(
-            net, pretrained, skip_prefixes=("fc.",), first_conv="conv1.weight"
+            net, start.pretrained, skip_prefixes=("fc.",), first_conv="conv1.weight"
         )
-    if batchnorm == "frozen":
+    if start.batchnorm == "frozen":
         freeze_batchnorm(net)
     backbone, head = ResNetC4Backbone(net), ResNetC5Head(net)
-    if freeze_at >= 1:
+    if start.freeze_at >= 1:
         _freeze_params(backbone.conv1, backbone.bn1)
-    if freeze_at >= 2:
+    if start.freeze_at >= 2:
         _freeze_params(backbone.layer1)
     pool = MultiScaleRoIAlign(["0"], output_size=roi_output_size, sampling_ratio=2)
     return backbone, pool, head, head.out_channels, report
 
 
-def _vgg_parts(
-    name: str,
-    *,
-    in_channels: int,
-    pretrained: str | None,
-    batchnorm: BatchNormMode,
-    freeze_at: int,
-    roi_output_size: int,
-) -> tuple[nn.Module, nn.Module, nn.Module, int, dict | None]:
-    report = None
+def _vgg_parts(name: str, start: _Start, roi_output_size: int) -> Parts:
     if name == "vgg16":
-        net = torchvision.models.vgg16(weights=None)
-        if in_channels != 3:
-            net.features[0] = nn.Conv2d(in_channels, 64, 3, padding=1)
-        if pretrained:
-            report = load_classification_checkpoint(
-                net, pretrained, skip_prefixes=("classifier.6.",), first_conv="features.0.weight"
-            )
-        features = net.features[:-1]  # conv5_3 at stride 16: drop pool5
-        # fc6/fc7 as published expect 7x7x512; another RoI size would not fit fc6.
-        if roi_output_size != 7:
-            raise ValueError(f"vgg16's fc6 takes 7x7 RoI features; got roi_output_size={roi_output_size}")
-        head = VGGHead(net.classifier[:-1], out_channels=4096)
-        out_channels = 512
+        features, head, out_channels, report = _vgg16(start.in_channels, start.pretrained, roi_output_size)
     else:
-        features = vgg_small_features(in_channels, batch_norm=batchnorm == "train")
-        out_channels = VGG_SMALL_STAGES[-1][0]
-        head = VGGHead(_vgg_small_head(out_channels * roi_output_size**2), out_channels=VGG_SMALL_FC)
-        if pretrained:
-            wrapper = nn.Module()
-            wrapper.features, wrapper.fcs = features, head.fcs
-            report = load_classification_checkpoint(wrapper, pretrained, first_conv="features.0.weight")
-    # Freeze the first `freeze_at` conv stages (ref. [32] keeps VGG-16's conv1_x and conv2_x fixed).
-    if freeze_at > 0:
-        stage = 0
-        for m in features:
-            if stage >= freeze_at:
-                break
-            _freeze_params(m)
-            if isinstance(m, nn.MaxPool2d):
-                stage += 1
+        features, head, out_channels, report = _vgg_small(start, roi_output_size)
+    _freeze_vgg_stages(features, start.freeze_at)
     backbone = VGGBackbone(features, out_channels)
     pool = MultiScaleRoIAlign(["0"], output_size=roi_output_size, sampling_ratio=2)
     return backbone, pool, head, head.out_channels, report
+
+
+def _vgg16(in_channels: int, pretrained: str | None, roi_output_size: int):
+    """conv1_1 .. conv5_3 (pool5 dropped: stride 16) and fc6/fc7 of torchvision's VGG-16."""
+    net = torchvision.models.vgg16(weights=None)
+    if in_channels != 3:
+        net.features[0] = nn.Conv2d(in_channels, 64, 3, padding=1)
+    report = None
+    if pretrained:
+        report = load_classification_checkpoint(
+            net, pretrained, skip_prefixes=("classifier.6.",), first_conv="features.0.weight"
+        )
+    # fc6/fc7 as published expect 7x7x512; another RoI size would not fit fc6.
+    if roi_output_size != 7:
+        raise ValueError(f"vgg16's fc6 takes 7x7 RoI features; got roi_output_size={roi_output_size}")
+    return net.features[:-1], VGGHead(net.classifier[:-1], out_channels=4096), 512, report
+
+
+def _vgg_small(start: _Start, roi_output_size: int):
+    features = vgg_small_features(start.in_channels, batch_norm=start.batchnorm == "train")
+    out_channels = VGG_SMALL_STAGES[-1][0]
+    head = VGGHead(_vgg_small_head(out_channels * roi_output_size**2), out_channels=VGG_SMALL_FC)
+    report = None
+    if start.pretrained:
+        wrapper = nn.Module()
+        wrapper.features, wrapper.fcs = features, head.fcs
+        report = load_classification_checkpoint(wrapper, start.pretrained, first_conv="features.0.weight")
+    return features, head, out_channels, report
+
+
+def _freeze_vgg_stages(features: nn.Sequential, freeze_at: int) -> None:
+    """Fix the first ``freeze_at`` conv stages (ref. [32] keeps VGG-16's conv1_x and conv2_x fixed)."""
+    stage = 0
+    for m in features:
+        if stage >= freeze_at:
+            break
+        _freeze_params(m)
+        if isinstance(m, nn.MaxPool2d):
+            stage += 1
 
 
 def build_detector(
@@ -418,60 +444,24 @@ def build_detector(
     shortcut: str | None = None,
     **faster_rcnn_options: Any,
 ) -> FasterRCNN:
-    """A torchvision ``FasterRCNN`` with a ResNet (C4) or VGG backbone.
+    """A torchvision ``FasterRCNN`` with a ResNet (C4) or VGG backbone (one of ``BACKBONES``).
 
-    Args:
-        backbone: one of ``BACKBONES``.
-        num_classes: object classes + 1 (index 0 is background).
-        min_size, max_size: the shorter/longer image side after GeneralizedRCNNTransform's resize
-            (the paper: 600 / 1000).
-        anchor_sizes, aspect_ratios: anchors on the single stride-16 map (paper: 3 x 3).
-        pretrained: path of a classification checkpoint (resnetlib or torchvision state dict) loaded
-            into the backbone and head before anything is frozen; None = random init.
-        in_channels: image channels (1 for the Fashion-MNIST scenes); mean/std get that many values.
-        batchnorm: "frozen" (paper: fixed statistics) or "train" (ordinary BN, for training from scratch).
-        freeze_at: 0 = train every conv; 1 = fix conv1; 2 = fix conv1 and conv2_x (as in the released
-            Faster R-CNN ResNet models and ref. [32]'s VGG-16).
-        roi_output_size: RoIAlign output; default 14 for ResNets (C4) and 7 for VGG.
-        stride_in_1x1, shortcut: ResNet options (``models.build``); shortcut None = the net's default
-            (A for 18/34 layers, B deeper). torchvision checkpoints of ResNet-18/34 need shortcut="B".
-        faster_rcnn_options: passed to ``FasterRCNN`` (``box_batch_size_per_image``, ``rpn_*``, ...).
-
-    The returned model has ``backbone_name`` and ``pretrained_report`` (None, or which keys loaded).
+    ``num_classes`` counts the background (index 0). ``min_size``, ``max_size``: the image sides after
+    resizing (paper: 600 / 1000); ``anchor_sizes`` x ``aspect_ratios`` on the one stride-16 map (paper:
+    3 x 3). ``pretrained``: a classification checkpoint (resnetlib or torchvision state dict) loaded before
+    anything is frozen; None = random init. ``in_channels``: 1 for the Fashion-MNIST scenes (mean/std get
+    that many values). ``batchnorm``: "frozen" (the paper's fixed statistics) or "train" (from scratch).
+    ``freeze_at``: 1 fixes conv1, 2 also conv2_x (the released models, ref. [32]'s VGG-16).
+    ``roi_output_size``: default 14 for ResNets (C4), 7 for VGG. ``stride_in_1x1``, ``shortcut``: ResNet
+    options of ``models.build`` (torchvision's ResNet-18/34 checkpoints need shortcut "B").
+    ``faster_rcnn_options`` go to ``FasterRCNN`` (``box_batch_size_per_image``, ``rpn_*``, ...). The model
+    has ``backbone_name`` and ``pretrained_report`` (None, or which keys loaded).
     """
-    if backbone not in BACKBONES:
-        raise ValueError(f"unknown detection backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
-    if batchnorm not in ("frozen", "train"):
-        raise ValueError(f"batchnorm must be 'frozen' or 'train', got {batchnorm!r}")
-    if num_classes < 2:
-        raise ValueError(f"num_classes counts the background too and must be >= 2, got {num_classes}")
-    if not anchor_sizes or not aspect_ratios:
-        raise ValueError("anchor_sizes and aspect_ratios must be non-empty")
+    _check_arguments(backbone, num_classes, batchnorm, anchor_sizes, aspect_ratios)
     mean, std = _normalisation(in_channels, image_mean, image_std)
-    if backbone in RESNETS:
-        parts = _resnet_parts(
-            backbone,
-            in_channels=in_channels,
-            pretrained=pretrained,
-            batchnorm=batchnorm,
-            freeze_at=freeze_at,
-            roi_output_size=roi_output_size or 14,
-            stride_in_1x1=stride_in_1x1,
-            shortcut=shortcut,
-        )
-    else:
-        parts = _vgg_parts(
-            backbone,
-            in_channels=in_channels,
-            pretrained=pretrained,
-            batchnorm=batchnorm,
-            freeze_at=freeze_at,
-            roi_output_size=roi_output_size or 7,
-        )
-    body, pool, head, representation_size, report = parts
-    anchors = AnchorGenerator(
-        sizes=(tuple(float(s) for s in anchor_sizes),),
-        aspect_ratios=(tuple(float(a) for a in aspect_ratios),),
+    start = _Start(in_channels, pretrained, batchnorm, freeze_at)
+    body, pool, head, representation_size, report = _parts(
+        backbone, start, roi_output_size, stride_in_1x1, shortcut
     )
     model = FasterRCNN(
         body,
@@ -480,16 +470,46 @@ def build_detector(
         max_size=max_size,
         image_mean=mean,
         image_std=std,
-        rpn_anchor_generator=anchors,
+        rpn_anchor_generator=_anchors(anchor_sizes, aspect_ratios),
         box_roi_pool=pool,
         box_head=head,
         box_predictor=FastRCNNPredictor(representation_size, num_classes),
         **faster_rcnn_options,
     )
-    model.backbone_name = backbone
-    model.pretrained_report = report
-    model.batchnorm = batchnorm
+    model.backbone_name, model.pretrained_report, model.batchnorm = backbone, report, batchnorm
     return model
+
+
+def _parts(backbone: str, start: _Start, roi_output_size: int | None, stride_in_1x1: bool, shortcut) -> Parts:
+    """ResNet C4 (14x14 RoIs by default) or VGG (7x7)."""
+    if backbone in RESNETS:
+        return _resnet_parts(backbone, start, roi_output_size or 14, stride_in_1x1, shortcut)
+    return _vgg_parts(backbone, start, roi_output_size or 7)
+
+
+def _check_arguments(
+    backbone: str,
+    num_classes: int,
+    batchnorm: str,
+    anchor_sizes: Sequence[float],
+    aspect_ratios: Sequence[float],
+) -> None:
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown detection backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    if batchnorm not in ("frozen", "train"):
+        raise ValueError(f"batchnorm must be 'frozen' or 'train', got {batchnorm!r}")
+    if num_classes < 2:
+        raise ValueError(f"num_classes counts the background too and must be >= 2, got {num_classes}")
+    if not anchor_sizes or not aspect_ratios:
+        raise ValueError("anchor_sizes and aspect_ratios must be non-empty")
+
+
+def _anchors(anchor_sizes: Sequence[float], aspect_ratios: Sequence[float]) -> AnchorGenerator:
+    """Anchors on the single stride-16 feature map (ref. [32]: 3 scales x 3 aspect ratios)."""
+    return AnchorGenerator(
+        sizes=(tuple(float(s) for s in anchor_sizes),),
+        aspect_ratios=(tuple(float(a) for a in aspect_ratios),),
+    )
 
 
 def count_macs(model: FasterRCNN, image_size: int, in_channels: int = 3) -> dict[str, float]:

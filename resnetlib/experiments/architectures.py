@@ -7,16 +7,13 @@ rounding).
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import torch
 from pydantic import Field
 
 from .. import models, paper
 from ..analysis import count_macs, count_params, count_weighted_layers
-from ..report.verdicts import compare_number
-from .base import Claim, ExperimentParams, write_results
+from .base import Claim, ExperimentParams, Measured, Outcome, number_claim, run_experiment
 
 MACS_TOLERANCE = 0.03  # relative; Table 1 prints 2-3 significant digits
 
@@ -43,55 +40,58 @@ def _row(name: str, input_shape: tuple[int, int, int]) -> dict:
     }
 
 
-def measure(params: Params) -> pd.DataFrame:
+def _reported(key: str) -> float | None:
+    return paper.value(key) if key in paper.REPORTED else None
+
+
+def count_table(params: Params) -> pd.DataFrame:
     """One row per network: weighted layers, parameters and multiply-adds, with the paper's values."""
-    rows = []
     size = params.image_size
     names = list(params.imagenet_models) + (["vgg19"] if params.include_vgg19 else [])
-    for name in names:
-        row = _row(name, (3, size, size))
-        key = f"table1.macs.{name}"
-        row["paper_macs"] = paper.value(key) if key in paper.REPORTED and size == 224 else None
-        row["paper_params"] = None
-        rows.append(row)
-    for depth in params.cifar_depths:
-        row = _row(f"cifar_resnet{depth}", (3, 32, 32))
-        key = f"table6.params.resnet{depth}"
-        row["paper_params"] = paper.value(key) if key in paper.REPORTED else None
-        row["paper_macs"] = None
-        rows.append(row)
+    rows = [{**_row(name, (3, size, size)), "paper_macs": _reported(f"table1.macs.{name}") if size == 224 else None,
+             "paper_params": None} for name in names]
+    rows += [{**_row(f"cifar_resnet{depth}", (3, 32, 32)), "paper_params": _reported(f"table6.params.resnet{depth}"),
+              "paper_macs": None} for depth in params.cifar_depths]
     return pd.DataFrame(rows)
+
+
+def measure(params: Params) -> Measured:
+    return Measured(
+        tables={"architectures": count_table(params)}, dataset="none (architecture only)", data_source="-",
+        scale=f"exact counts, ImageNet nets at {params.image_size}x{params.image_size}, CIFAR nets at 32x32",
+        seeds=[],
+    )
+
+
+def half_unit(reported: float) -> float:
+    """Half a unit of the paper's last printed digit: it prints 0.27M but 1.7M and 19.4M."""
+    return 0.005 if reported < 1 else 0.05
+
+
+def params_claim(key: str, count: int, *, id: str, what: str) -> Claim:
+    """A Table 6 parameter count (in M, to the paper's printed precision; exact at every scale)."""
+    return number_claim(key, count / 1e6, at_paper_scale=True, tolerance=half_unit(paper.value(key) / 1e6),
+                        lower_is_better=None, id=id, what=what, digits=3, per=1e6)
+
+
+def macs_claim(model: str, macs: float) -> Claim:
+    """A Table 1 multiply-add count (in G, within 3%; exact at every scale)."""
+    key = f"table1.macs.{model}"
+    return number_claim(key, macs / 1e9, at_paper_scale=True, tolerance=MACS_TOLERANCE * (paper.value(key) / 1e9),
+                        lower_is_better=None, id=f"table1_macs_{model}", what=f"{model} multiply-adds (G)",
+                        ref="Table 1", digits=3, per=1e9)
 
 
 def claims_from(table: pd.DataFrame) -> list[Claim]:
     claims = []
     for row in table.itertuples():
         if row.paper_macs is not None and pd.notna(row.paper_macs):
-            ours, ref = row.macs / 1e9, row.paper_macs / 1e9
-            verdict, reason = compare_number(
-                ours, ref, at_paper_scale=True, tolerance=MACS_TOLERANCE * ref, lower_is_better=None
-            )
-            claims.append(Claim(id=f"table1_macs_{row.model}", ref="Table 1", what=f"{row.model} multiply-adds (G)",
-                                ours=round(ours, 3), paper=ref, verdict=verdict, reason=reason))
+            claims.append(macs_claim(row.model, row.macs))
         if row.paper_params is not None and pd.notna(row.paper_params):
-            ours, ref = row.params / 1e6, row.paper_params / 1e6
-            half_unit = 0.005 if ref < 1 else 0.05  # the paper prints 0.27M but 1.7M and 19.4M
-            verdict, reason = compare_number(ours, ref, at_paper_scale=True, tolerance=half_unit, lower_is_better=None)
-            claims.append(Claim(id=f"table6_params_{row.model}", ref="Table 6", what=f"{row.model} parameters (M)",
-                                ours=round(ours, 3), paper=ref, verdict=verdict, reason=reason))
+            claims.append(params_claim(f"table6.params.{row.model.removeprefix('cifar_')}", row.params,
+                                       id=f"table6_params_{row.model}", what=f"{row.model} parameters (M)"))
     return claims
 
 
-def run(params: Params) -> dict:
-    start = time.perf_counter()
-    table = measure(params)
-    table.to_csv(params.out_path() / "architectures.csv", index=False)
-    return write_results(
-        params,
-        dataset="none (architecture only)",
-        data_source="-",
-        scale=f"exact counts, ImageNet nets at {params.image_size}x{params.image_size}, CIFAR nets at 32x32",
-        seeds=[],
-        claims=claims_from(table),
-        wall_seconds=time.perf_counter() - start,
-    )
+def run(params: Params) -> Outcome:
+    return run_experiment(params, measure, lambda p, m: claims_from(m.tables["architectures"]))

@@ -1,35 +1,46 @@
-"""What every experiment shares: its typed parameters and the ``results.json`` it writes.
+"""What every experiment shares: its typed parameters, its claims and the ``results.json`` it writes.
 
 A notebook's ``parameters`` cell assigns every field of its experiment's ``Params``; the next cell
 calls ``Params.from_namespace(globals())``, so the notebook, the runner and the tests all validate the
 same way (papermill itself only warns about unknown names).
+
+The one experiment shape: a module defines ``measure(params) -> Measured`` (its DataFrames and where the
+data came from) and ``claims(params, measured) -> list[Claim]``; ``run_experiment`` times both, writes
+each DataFrame as ``<name>.csv`` and ``results.json`` into the output folder, and hands the notebook an
+``Outcome`` (``.results``, ``.tables``, and each table as an attribute). Claims are built from the
+paper's registry (``number_claim``) or from a measured effect (``statement_claim``); only
+``resnetlib.report.verdicts`` decides a verdict.
 """
 
 from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import pandas as pd
 import torch
 from pydantic import BaseModel, Field
 
+from .. import paper
 from ..config import StrictModel, validate
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-from .._verdict_types import Verdict
+from ..paths import default_interactive_dir, default_runs_dir
+from ..report.tables import params_table
+from ..report.verdicts import Verdict, compare_number, judge_statement
 
 
 class ExperimentParams(StrictModel):
     """Fields common to every experiment notebook."""
 
     profile: str = Field("smoke", description="smoke, cpu, paper, or a name of your own")
-    output_dir: str = Field("", description="where results.json and figures go; '' = reports/interactive/<experiment>")
-    runs_dir: str = Field("", description="cache of trained runs, keyed by configuration; '' = <repo>/runs")
-    data_root: str = Field("", description="folder holding the data sets; '' = the default search path")
+    output_dir: str = Field("", description="where results.json and figures go; empty: reports/interactive/<experiment>")
+    runs_dir: str = Field("", description="cache of trained runs, keyed by configuration; empty: $RESNETLIB_RUNS_DIR "
+                          "or <repo>/runs")
+    data_root: str = Field("", description="folder holding the data sets; empty: the default search path")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:1, ...")
     force: bool = Field(False, description="retrain even if a cached run with this configuration exists")
 
@@ -43,18 +54,65 @@ class ExperimentParams(StrictModel):
         return type(self).__module__.rsplit(".", 1)[-1]
 
     def out_path(self) -> Path:
-        path = Path(self.output_dir) if self.output_dir else REPO_ROOT / "reports" / "interactive" / self.experiment_name()
+        path = Path(self.output_dir) if self.output_dir else default_interactive_dir() / self.experiment_name()
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     def runs_path(self) -> Path:
-        return Path(self.runs_dir) if self.runs_dir else REPO_ROOT / "runs"
+        return Path(self.runs_dir) if self.runs_dir else default_runs_dir()
 
-    def table(self) -> "Any":
-        """The effective parameters as a one-column DataFrame (shown in the rendered report)."""
-        import pandas as pd
+    def table(self) -> pd.DataFrame:
+        """The effective parameters, one row per setting (shown in the rendered report)."""
+        return params_table(self)
 
-        return pd.DataFrame({"value": {k: str(v) for k, v in self.model_dump().items()}})
+    @classmethod
+    def parameters_cell(cls) -> str:
+        """The notebook's ``parameters`` cell: one assignment per field, the smoke-scale defaults.
+
+        The one place the cell is spelled; ``tests/test_notebooks_stored.py`` checks every notebook
+        against it and ``write_parameters_cell`` rewrites a notebook's cell from it.
+        """
+        defaults = cls.model_validate({}).model_dump()
+        lines = ["# Parameters (papermill overrides these; the defaults are the smoke scale)"]
+        for name, info in cls.model_fields.items():
+            lines.append(_assignment(name, defaults[name], info.description))
+        return "\n".join(lines)
+
+
+def _literal(value: Any) -> str:
+    """``value`` as a Python literal (double-quoted strings; tuples as lists, as YAML gives them)."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+def _assignment(name: str, value: Any, description: str | None) -> str:
+    """``name = value  # description``; a long mapping is written one key per line."""
+    # papermill reads "a = b" inside a comment as an assignment and drops the line: write "a: b"
+    comment = f"  # {description.replace(' = ', ': ').replace('=', ':')}" if description else ""
+    text = f"{name} = {_literal(value)}"
+    if isinstance(value, Mapping) and value and len(text) + len(comment) > 110:
+        items = "".join(f"    {_literal(k)}: {_literal(v)},\n" for k, v in value.items())
+        return f"{name} = {{{comment}\n{items}}}"
+    return text + comment
+
+
+def write_parameters_cell(notebook: str | Path, params_model: type[ExperimentParams]) -> bool:
+    """Rewrite ``notebook``'s cell tagged ``parameters`` from ``params_model``; True when it changed."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    source = params_model.parameters_cell()
+    if cell.source == source:
+        return False
+    cell.source = source
+    nbformat.write(nb, notebook)
+    return True
 
 
 class Claim(BaseModel):
@@ -103,3 +161,123 @@ def write_results(
     tmp.write_text(json.dumps(results, indent=2, default=str))
     tmp.replace(path)
     return results
+
+
+# ------------------------------------------------------------------------------------------ claim builders
+def compare_claim(
+    id: str, ref: str, what: str, ours: float | None, paper_value: float, *, at_paper_scale: bool,
+    tolerance: float, lower_is_better: bool | None = True, digits: int = 2,
+) -> Claim:
+    """A number we measured beside a number the paper reports, judged by ``verdicts.compare_number``."""
+    verdict, reason = compare_number(ours, paper_value, at_paper_scale=at_paper_scale, tolerance=tolerance,
+                                     lower_is_better=lower_is_better)
+    shown = None if ours is None else round(ours, digits)
+    return Claim(id=id, ref=ref, what=what, ours=shown, paper=paper_value, verdict=verdict, reason=reason)
+
+
+def number_claim(
+    key: str, ours: float | None, *, at_paper_scale: bool, tolerance: float, lower_is_better: bool | None = True,
+    id: str | None = None, what: str | None = None, ref: str | None = None, digits: int = 2, per: float = 1.0,
+) -> Claim:
+    """A paper number (``paper.REPORTED[key]``) beside ours.
+
+    Defaults from the registry: ``ref``; ``what`` (its text, with `` (%)`` for percentages); ``id`` is the
+    key with dots as underscores. ``per`` divides the paper's value into the unit of ``ours`` (1e6 for
+    parameters in M); ``ours`` is shown rounded to ``digits``; ``tolerance`` is in that unit.
+    """
+    reported = paper.get(key)
+    return compare_claim(
+        id or key.replace(".", "_"), ref or reported.ref, what or _default_what(reported), ours,
+        reported.value / per if per != 1.0 else reported.value, at_paper_scale=at_paper_scale,
+        tolerance=tolerance, lower_is_better=lower_is_better, digits=digits,
+    )
+
+
+def _default_what(reported: paper.Reported) -> str:
+    return f"{reported.what} (%)" if reported.unit == "%" else reported.what
+
+
+_EFFECT = object()  # "ours is the effect" (statement_claim's default)
+
+
+def statement_claim(
+    id: str, ref: str, statement: str, effect: float | None, *, margin: float, measurable: bool, why: str,
+    what: str | None = None, ours: Any = _EFFECT, paper: float | str = "yes", digits: int = 2,
+) -> Claim:
+    """A qualitative claim of the paper, judged on ``effect`` (positive = the paper's direction).
+
+    Shown as ``what`` (default: the statement + `` (percentage points)``), ``ours`` (default: the effect
+    rounded to ``digits``) and ``paper`` (default ``"yes"``, or the paper's own effect).
+    """
+    verdict, reason = judge_statement(effect, margin=margin, measurable=measurable, statement=statement,
+                                      why_not_measurable=why)
+    shown = effect if ours is _EFFECT else ours
+    if isinstance(shown, float):
+        shown = round(shown, digits)
+    return Claim(id=id, ref=ref, what=what or statement + " (percentage points)", ours=shown, paper=paper,
+                 verdict=verdict, reason=reason)
+
+
+# ---------------------------------------------------------------------------------------- experiment shape
+@dataclass
+class Measured:
+    """What an experiment measured: its tables (each written as ``<name>.csv``) and where the data came from.
+
+    ``extra`` goes into results.json beside the standard keys; ``scratch`` holds what the claims need but
+    nobody else sees (e.g. a table that is not written).
+    """
+
+    tables: dict[str, pd.DataFrame]
+    dataset: str
+    data_source: str
+    scale: str
+    seeds: list[int]
+    extra: dict[str, Any] = field(default_factory=dict)
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome(Mapping):
+    """What ``run`` hands the notebook: ``results`` (the results.json dict) and ``tables`` (its DataFrames).
+
+    It reads like the results dict (``outcome["claims"]``) and each table is an attribute
+    (``outcome.curves``), so a notebook never re-reads the CSV files.
+    """
+
+    results: dict[str, Any]
+    tables: dict[str, pd.DataFrame]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.results[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        tables = self.__dict__.get("tables", {})
+        if name in tables:
+            return tables[name]
+        raise AttributeError(f"no table {name!r}; tables: {sorted(tables)}")
+
+
+P = TypeVar("P", bound=ExperimentParams)
+
+
+def run_experiment(
+    params: P, measure: Callable[[P], Measured], claims: Callable[[P, Measured], list[Claim]]
+) -> Outcome:
+    """Time ``measure -> claims``, write ``<table>.csv`` and ``results.json`` into ``params.out_path()``."""
+    start = time.perf_counter()
+    measured = measure(params)
+    out = params.out_path()
+    for name, table in measured.tables.items():
+        table.to_csv(out / f"{name}.csv", index=False)
+    results = write_results(
+        params, dataset=measured.dataset, data_source=measured.data_source, scale=measured.scale,
+        seeds=measured.seeds, claims=claims(params, measured), wall_seconds=time.perf_counter() - start,
+        extra=measured.extra,
+    )
+    return Outcome(results, measured.tables)

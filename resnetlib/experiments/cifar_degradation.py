@@ -7,39 +7,42 @@ error (Fig. 6 middle); Table 6 gives the test errors of ResNet-20 to 110 on CIFA
 
 from __future__ import annotations
 
-import time
-from functools import partial
+from typing import Annotated
 
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from .. import paper
 from ..models.cifar import blocks_per_stage
-from ..report.verdicts import compare_number
-from .base import Claim, write_results
+from .base import Claim, Measured, Outcome, number_claim, run_experiment
 from .training import (
+    Lower,
     TrainingParams,
+    comparison_claims,
     data_source,
     final_errors,
     final_value,
-    statement_claims,
+    metric_rows,
     train,
-    trained_enough,
 )
 
 #: Table 6 reports the best of 5 runs; mean +- std of ResNet-110 is 6.61 +- 0.16.
 TABLE6_TOLERANCE = 0.5
 
 
-class Params(TrainingParams):
-    depths: list[int] = Field(default_factory=lambda: [20, 32], min_length=1, description="6n+2 depths")
+def six_n_plus_two(depth: int) -> int:
+    """A CIFAR depth: 6n+2 layers (Sec. 4.2)."""
+    blocks_per_stage(depth)
+    return depth
 
-    @field_validator("depths")
-    @classmethod
-    def _valid_depths(cls, v: list[int]) -> list[int]:
-        for d in v:
-            blocks_per_stage(d)
-        return sorted(set(v))
+
+#: A CIFAR net's depth, and a sorted set of them.
+CifarDepth = Annotated[int, AfterValidator(six_n_plus_two)]
+CifarDepths = Annotated[list[CifarDepth], AfterValidator(lambda v: sorted(set(v)))]
+
+
+class Params(TrainingParams):
+    depths: CifarDepths = Field(default_factory=lambda: [20, 32], min_length=1, description="6n+2 depths")
 
 
 def train_all(params: Params) -> pd.DataFrame:
@@ -49,60 +52,50 @@ def train_all(params: Params) -> pd.DataFrame:
         for kind in ("plain", "resnet"):
             for seed in params.seeds:
                 result = train(params, f"cifar_{kind}{depth}", seed)
-                for m in result.metrics:
-                    rows.append({"kind": kind, "depth": depth, "seed": seed, "run_dir": str(result.run_dir), **m})
+                rows += metric_rows(result, kind=kind, depth=depth, seed=seed)
     return pd.DataFrame(rows)
 
 
-def claims_from(params: Params, final: pd.DataFrame) -> list[Claim]:
-    shallow, deep = min(params.depths), max(params.depths)
-    measurable, why = trained_enough(params, params.depths)
-    v = partial(final_value, final)
-    claims = statement_claims([
-        ("fig1_plain_degradation", "Fig. 1, Fig. 6 left",
-         f"plain-{deep} has higher training error than plain-{shallow}",
-         v("plain", deep, "train_error") - v("plain", shallow, "train_error")),
-        ("fig6_resnet_deeper_lower_train_error", "Fig. 6 middle",
-         f"ResNet-{deep} has lower training error than ResNet-{shallow}",
-         v("resnet", shallow, "train_error") - v("resnet", deep, "train_error")),
-        ("table6_resnet_deeper_lower_test_error", "Table 6",
-         f"ResNet-{deep} has lower test error than ResNet-{shallow}",
-         v("resnet", shallow, "test_error") - v("resnet", deep, "test_error")),
-        ("fig6_residual_beats_plain", "Fig. 6 left vs middle",
-         f"ResNet-{deep} has lower training error than plain-{deep}",
-         v("plain", deep, "train_error") - v("resnet", deep, "train_error")),
-    ], measurable=measurable, why=why)
-    for depth in params.depths:
-        key = f"table6.error.resnet{depth}"
-        if key not in paper.REPORTED:
-            continue
-        ours = v("resnet", depth, "test_error_best")
-        verdict, reason = compare_number(ours, paper.value(key), at_paper_scale=params.at_paper_scale(),
-                                         tolerance=TABLE6_TOLERANCE)
-        claims.append(Claim(id=f"table6_resnet{depth}_test_error", ref="Table 6",
-                            what=f"ResNet-{depth} test error, best of {len(params.seeds)} seed(s) (%)",
-                            ours=round(ours, 2), paper=paper.value(key), verdict=verdict, reason=reason))
-    if 110 in params.depths and len(params.seeds) >= 2:
-        ours = v("resnet", 110, "test_error")
-        verdict, reason = compare_number(ours, paper.value("table6.error.resnet110_mean"),
-                                         at_paper_scale=params.at_paper_scale(), tolerance=TABLE6_TOLERANCE)
-        claims.append(Claim(id="table6_resnet110_mean_test_error", ref="Table 6",
-                            what=f"ResNet-110 test error, mean of {len(params.seeds)} seeds (%)",
-                            ours=round(ours, 2), paper=paper.value("table6.error.resnet110_mean"),
-                            verdict=verdict, reason=reason))
+def measure(params: Params) -> Measured:
+    curves = train_all(params)
+    return Measured(
+        tables={"curves": curves, "final_errors": final_errors(curves)}, dataset=params.family().name,
+        data_source=data_source(curves.run_dir.iloc[0]), scale=params.scale_text(), seeds=params.seeds,
+    )
+
+
+def table6_error_claims(params: TrainingParams, final: pd.DataFrame, depths: list[int], *,
+                        with_mean: bool = True) -> list[Claim]:
+    """Table 6's test errors of the ResNets we trained (best over seeds), and (``with_mean``) ResNet-110's
+    mean over seeds."""
+    n = len(params.seeds)
+    claims = [
+        number_claim(f"table6.error.resnet{d}", final_value(final, "resnet", d, "test_error_best"),
+                     at_paper_scale=params.at_paper_scale(), tolerance=TABLE6_TOLERANCE,
+                     id=f"table6_resnet{d}_test_error", what=f"ResNet-{d} test error, best of {n} seed(s) (%)")
+        for d in depths if f"table6.error.resnet{d}" in paper.REPORTED
+    ]
+    if with_mean and 110 in depths and n >= 2:
+        claims.append(number_claim(
+            "table6.error.resnet110_mean", final_value(final, "resnet", 110, "test_error"),
+            at_paper_scale=params.at_paper_scale(), tolerance=TABLE6_TOLERANCE,
+            id="table6_resnet110_mean_test_error", what=f"ResNet-110 test error, mean of {n} seeds (%)"))
     return claims
 
 
-def run(params: Params) -> dict:
-    start = time.perf_counter()
-    curves = train_all(params)
-    final = final_errors(curves)
-    out = params.out_path()
-    curves.to_csv(out / "curves.csv", index=False)
-    final.to_csv(out / "final_errors.csv", index=False)
-    source = data_source(curves.run_dir.iloc[0])
-    return write_results(
-        params, dataset=params.dataset, data_source=source, scale=params.scale_text(), seeds=params.seeds,
-        claims=claims_from(params, final), wall_seconds=time.perf_counter() - start,
-    )
+def claims_from(params: Params, final: pd.DataFrame) -> list[Claim]:
+    s, d = min(params.depths), max(params.depths)
+    return comparison_claims(params, final, params.depths, [
+        Lower("fig1_plain_degradation", "Fig. 1, Fig. 6 left", ("plain", d), ("plain", s), "train_error",
+              "training error", higher=True),
+        Lower("fig6_resnet_deeper_lower_train_error", "Fig. 6 middle", ("resnet", d), ("resnet", s), "train_error",
+              "training error"),
+        Lower("table6_resnet_deeper_lower_test_error", "Table 6", ("resnet", d), ("resnet", s), "test_error",
+              "test error"),
+        Lower("fig6_residual_beats_plain", "Fig. 6 left vs middle", ("resnet", d), ("plain", d), "train_error",
+              "training error"),
+    ]) + table6_error_claims(params, final, params.depths)
 
+
+def run(params: Params) -> Outcome:
+    return run_experiment(params, measure, lambda p, m: claims_from(p, m.tables["final_errors"]))

@@ -14,20 +14,22 @@ scale", and results.json lists what was and was not measured.
 
 from __future__ import annotations
 
+import math
 import time
 
 import pandas as pd
 import torch
-from pydantic import Field, field_validator, model_validator
-from torch import nn
+from pydantic import Field, model_validator
 
 from .. import models, paper
 from ..analysis import count_params
-from ..models.cifar import blocks_per_stage
-from ..report.verdicts import compare_number, judge_statement
-from .base import Claim, write_results
-from .cifar_degradation import TABLE6_TOLERANCE
-from .training import PROTOCOL, TrainingParams, data_source, final_errors, train
+from ..analysis.memory import CudaPeak, activation_bytes
+from ..devices import resolve_device
+from ..train.loop import RunResult
+from .architectures import params_claim
+from .base import Claim, Measured, Outcome, run_experiment, statement_claim
+from .cifar_degradation import TABLE6_TOLERANCE, CifarDepth, CifarDepths, table6_error_claims
+from .training import PROTOCOL, TrainingParams, data_source, final_errors, median_speed, metric_rows, train
 
 #: The paper's pair.
 PAPER_DEPTHS = (110, 1202)
@@ -39,29 +41,16 @@ OVERFIT_MARGIN = TABLE6_TOLERANCE
 
 
 class Params(TrainingParams):
-    shallow_depth: int = Field(20, description="6n+2; paper: 110")
-    deep_depth: int = Field(32, description="6n+2; paper: 1202")
+    shallow_depth: CifarDepth = Field(20, description="6n+2; paper: 110")
+    deep_depth: CifarDepth = Field(32, description="6n+2; paper: 1202")
     activation_checkpointing: bool = Field(
         False, description="train the deep net recomputing each block's activations in backward (same result, "
         "less memory, about a third slower)"
     )
-    memory_depths: list[int] = Field(default_factory=lambda: [110, 1202], min_length=1,
+    memory_depths: CifarDepths = Field(default_factory=lambda: [110, 1202], min_length=1,
                                      description="nets whose activation memory is measured (with and without "
                                      "checkpointing)")
     memory_batch_size: int = Field(2, ge=1, description="images in the measured training step; paper: 128")
-
-    @field_validator("shallow_depth", "deep_depth")
-    @classmethod
-    def _six_n_plus_two(cls, v: int) -> int:
-        blocks_per_stage(v)
-        return v
-
-    @field_validator("memory_depths")
-    @classmethod
-    def _memory_depths(cls, v: list[int]) -> list[int]:
-        for d in v:
-            blocks_per_stage(d)
-        return sorted(set(v))
 
     @model_validator(mode="after")
     def _shallow_below_deep(self):
@@ -73,73 +62,43 @@ class Params(TrainingParams):
         return (self.shallow_depth, self.deep_depth) == PAPER_DEPTHS
 
     def resolved_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        return resolve_device(self.device)
 
 
 # ------------------------------------------------------------------------------------------------- memory
-def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
-    """Bytes of the tensors autograd keeps for backward after one training-mode forward pass of ``x``.
-
-    Every tensor saved for backward passes through ``torch.autograd.graph.saved_tensors_hooks``; we sum
-    the sizes of their storages, each storage once (views and in-place results share one), leaving out the
-    parameters and buffers (weights are there whether or not anything is saved). With activation
-    checkpointing (``torch.utils.checkpoint``, non-reentrant) only each block's input is saved; the
-    recomputation in backward adds one block's activations at a time, which this does not count. The
-    model is left in training mode; BN running statistics see one extra batch.
-    """
-    own = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
-    saved: dict[tuple[str, int], int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        ptr = storage.data_ptr()
-        if ptr not in own and storage.nbytes():
-            key = (str(t.device), ptr)
-            saved[key] = max(saved.get(key, 0), storage.nbytes())
-        return t
-
-    model.train()
-    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = model(x)
-    del out  # frees the graph and what it saved
-    return sum(saved.values())
-
-
 def measure_memory(params: Params) -> pd.DataFrame:
     """Activation memory of one training step (batch ``memory_batch_size``, 3x32x32 CIFAR input) for each
     of ``memory_depths``, with and without activation checkpointing; on CUDA also the step's peak memory."""
     device = params.resolved_device()
-    rows = []
-    for depth in params.memory_depths:
-        for checkpointing in (False, True):
-            torch.manual_seed(0)
-            net = models.build(f"cifar_resnet{depth}", activation_checkpointing=checkpointing).to(device)
-            row = {"depth": depth, "activation_checkpointing": checkpointing, "batch_size": params.memory_batch_size,
-                   "device": str(device), "params": count_params(net), "activation_bytes": None,
-                   "activation_bytes_per_image": None, "peak_cuda_step_bytes": None, "forward_seconds": None,
-                   "out_of_memory": False}
-            try:
-                x = torch.randn(params.memory_batch_size, 3, 32, 32, device=device)
-                start = time.perf_counter()
-                saved = activation_bytes(net, x)
-                row.update(activation_bytes=saved, activation_bytes_per_image=saved / params.memory_batch_size,
-                           forward_seconds=round(time.perf_counter() - start, 3))
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                    torch.cuda.reset_peak_memory_stats(device)
-                    before = torch.cuda.memory_allocated(device)
-                    net(x).float().logsumexp(1).mean().backward()
-                    torch.cuda.synchronize(device)
-                    row["peak_cuda_step_bytes"] = torch.cuda.max_memory_allocated(device) - before
-            except torch.cuda.OutOfMemoryError:  # e.g. ResNet-1202 at batch 128 without checkpointing
-                row["out_of_memory"] = True
-            rows.append(row)
-            del net
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+    rows = [memory_row(params, depth, checkpointing, device)
+            for depth in params.memory_depths for checkpointing in (False, True)]
     return pd.DataFrame(rows)
+
+
+def memory_row(params: Params, depth: int, checkpointing: bool, device: torch.device) -> dict:
+    """One row of ``measure_memory``: ResNet-``depth`` built with seed 0, one step of random images."""
+    torch.manual_seed(0)
+    net = models.build(f"cifar_resnet{depth}", activation_checkpointing=checkpointing).to(device)
+    row = {"depth": depth, "activation_checkpointing": checkpointing, "batch_size": params.memory_batch_size,
+           "device": str(device), "params": count_params(net), "activation_bytes": None,
+           "activation_bytes_per_image": None, "peak_cuda_step_bytes": None, "forward_seconds": None,
+           "out_of_memory": False}
+    try:
+        x = torch.randn(params.memory_batch_size, 3, 32, 32, device=device)
+        start = time.perf_counter()
+        saved = activation_bytes(net, x)
+        row.update(activation_bytes=saved, activation_bytes_per_image=saved / params.memory_batch_size,
+                   forward_seconds=round(time.perf_counter() - start, 3))
+        if device.type == "cuda":
+            with CudaPeak(device) as peak:
+                net(x).float().logsumexp(1).mean().backward()
+            row["peak_cuda_step_bytes"] = peak.growth
+    except torch.cuda.OutOfMemoryError:  # e.g. ResNet-1202 at batch 128 without checkpointing
+        row["out_of_memory"] = True
+    del net
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return row
 
 
 # ----------------------------------------------------------------------------------------------- training
@@ -151,18 +110,36 @@ def train_all(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
             depth == params.deep_depth and params.activation_checkpointing) else {}
         for seed in params.seeds:
             result = train(params, f"cifar_resnet{depth}", seed, **options)
-            speeds = [m["images_per_s"] for m in result.metrics]
-            s = result.summary
-            runs.append({"depth": depth, "seed": seed, "iterations": s["iterations"],
-                         "activation_checkpointing": bool(options),
-                         "train_seconds": s["train_seconds"],
-                         "train_images_per_s": float(pd.Series(speeds).median()) if speeds else None,
-                         "warmup_end": s["warmup_end"], "final_train_error": s["final_train_error"],
-                         "final_test_error": s["final_test_error"],
-                         "peak_cuda_memory_bytes": s["peak_cuda_memory_bytes"], "run_dir": str(result.run_dir)})
-            for m in result.metrics:
-                rows.append({"kind": "resnet", "depth": depth, "seed": seed, "run_dir": str(result.run_dir), **m})
+            runs.append(run_row(result, depth, seed, bool(options)))
+            rows += metric_rows(result, kind="resnet", depth=depth, seed=seed)
     return pd.DataFrame(rows), pd.DataFrame(runs)
+
+
+def run_row(result: RunResult, depth: int, seed: int, checkpointing: bool) -> dict:
+    """One row of runs.csv: speed, warm-up, final errors and memory of a trained run."""
+    s = result.summary
+    speed = median_speed(result)
+    return {"depth": depth, "seed": seed, "iterations": s["iterations"], "activation_checkpointing": checkpointing,
+            "train_seconds": s["train_seconds"], "train_images_per_s": None if math.isnan(speed) else speed,
+            "warmup_end": s["warmup_end"], "final_train_error": s["final_train_error"],
+            "final_test_error": s["final_test_error"], "peak_cuda_memory_bytes": s["peak_cuda_memory_bytes"],
+            "run_dir": str(result.run_dir)}
+
+
+def measure(params: Params) -> Measured:
+    threads = params.base_config().threads
+    if threads:
+        torch.set_num_threads(threads)
+    curves, runs = train_all(params)
+    final = final_errors(curves)
+    memory = measure_memory(params)
+    measured, not_measured = what_was_measured(params, runs, memory)
+    return Measured(
+        tables={"curves": curves, "final_errors": final, "runs": runs, "memory": memory},
+        dataset=params.family().name, data_source=data_source(runs.run_dir.iloc[0]), seeds=params.seeds,
+        scale=f"ResNet-{params.shallow_depth} vs ResNet-{params.deep_depth}; {params.scale_text()}",
+        extra={"measured": measured, "not_measured": not_measured, "memory": memory.to_dict(orient="records")},
+    )
 
 
 # --------------------------------------------------------------------------------------------------- claims
@@ -177,53 +154,38 @@ def why_not_measurable(params: Params) -> str:
                        f"paper's {PAPER_DEPTHS[0]} and {PAPER_DEPTHS[1]}")
     if not params.at_paper_scale():
         reasons.append(f"overfitting shows only after the full CIFAR-10 protocol ({PROTOCOL['iterations']} "
-                       f"iterations of batch {PROTOCOL['batch_size']}); this run: {params.dataset}, "
+                       f"iterations of batch {PROTOCOL['batch_size']}); this run: {params.family().name}, "
                        f"{params.scale_text()}")
     return "; ".join(reasons)
 
 
+def overfitting_claims(params: Params, final: pd.DataFrame) -> list[Claim]:
+    """Fig. 6 right: similar training errors; Table 6: the deeper net has the higher test error."""
+    s, d = params.shallow_depth, params.deep_depth
+    measurable, why = params.paper_depths() and params.at_paper_scale(), why_not_measurable(params)
+    gap = abs(_value(final, d, "train_error") - _value(final, s, "train_error"))
+    similar = f"ResNet-{d} and ResNet-{s} reach similar training error (within {SIMILAR_TRAIN_ERROR:g} points)"
+    overfits = f"ResNet-{d} has higher test error than ResNet-{s} (overfitting)"
+    paper_gap = round(paper.value("table6.error.resnet1202") - paper.value("table6.error.resnet110"), 2)
+    return [
+        statement_claim("fig6_right_similar_training_error", "Fig. 6 right, Sec. 4.2", similar,
+                        SIMILAR_TRAIN_ERROR - gap, margin=0.0, measurable=measurable, why=why,
+                        what=similar + " (|difference|, points)", ours=round(gap, 2)),
+        statement_claim("table6_resnet1202_overfits", "Table 6, Sec. 4.2", overfits,
+                        _value(final, d, "test_error") - _value(final, s, "test_error"), margin=OVERFIT_MARGIN,
+                        measurable=measurable, why=why, what=overfits + " (points)", paper=paper_gap),
+    ]
+
+
 def claims_from(params: Params, final: pd.DataFrame) -> list[Claim]:
     s, d = params.shallow_depth, params.deep_depth
-    measurable = params.paper_depths() and params.at_paper_scale()
-    why = why_not_measurable(params)
-    claims = []
-    gap = abs(_value(final, d, "train_error") - _value(final, s, "train_error"))
-    statement = f"ResNet-{d} and ResNet-{s} reach similar training error (within {SIMILAR_TRAIN_ERROR:g} points)"
-    verdict, reason = judge_statement(SIMILAR_TRAIN_ERROR - gap, margin=0.0, measurable=measurable,
-                                      statement=statement, why_not_measurable=why)
-    claims.append(Claim(id="fig6_right_similar_training_error", ref="Fig. 6 right, Sec. 4.2",
-                        what=statement + " (|difference|, points)", ours=round(gap, 2), paper="yes",
-                        verdict=verdict, reason=reason))
-    effect = _value(final, d, "test_error") - _value(final, s, "test_error")
-    statement = f"ResNet-{d} has higher test error than ResNet-{s} (overfitting)"
-    verdict, reason = judge_statement(effect, margin=OVERFIT_MARGIN, measurable=measurable, statement=statement,
-                                      why_not_measurable=why)
-    claims.append(Claim(id="table6_resnet1202_overfits", ref="Table 6, Sec. 4.2", what=statement + " (points)",
-                        ours=round(effect, 2), paper=round(paper.value("table6.error.resnet1202")
-                                                           - paper.value("table6.error.resnet110"), 2),
-                        verdict=verdict, reason=reason))
-    for depth in (s, d):
-        key = f"table6.error.resnet{depth}"
-        if key not in paper.REPORTED:
-            continue
-        ours = _value(final, depth, "test_error_best")
-        verdict, reason = compare_number(ours, paper.value(key), at_paper_scale=params.at_paper_scale(),
-                                         tolerance=TABLE6_TOLERANCE)
-        claims.append(Claim(id=f"table6_resnet{depth}_test_error", ref="Table 6",
-                            what=f"ResNet-{depth} test error, best of {len(params.seeds)} seed(s) (%)",
-                            ours=round(ours, 2), paper=paper.value(key), verdict=verdict, reason=reason))
-    for depth in sorted({s, d, *params.memory_depths}):
-        key = f"table6.params.resnet{depth}"
-        if key not in paper.REPORTED:
-            continue
-        with torch.device("meta"):
-            ours = count_params(models.build(f"cifar_resnet{depth}")) / 1e6
-        ref = paper.value(key) / 1e6
-        half_unit = 0.005 if ref < 1 else 0.05  # the paper prints 0.27M but 1.7M and 19.4M
-        verdict, reason = compare_number(ours, ref, at_paper_scale=True, tolerance=half_unit, lower_is_better=None)
-        claims.append(Claim(id=f"table6_params_resnet{depth}", ref="Table 6", what=f"ResNet-{depth} parameters (M)",
-                            ours=round(ours, 3), paper=ref, verdict=verdict, reason=reason))
-    return claims
+    counted = [depth for depth in sorted({s, d, *params.memory_depths})
+               if f"table6.params.resnet{depth}" in paper.REPORTED]
+    with torch.device("meta"):
+        sizes = {depth: count_params(models.build(f"cifar_resnet{depth}")) for depth in counted}
+    return overfitting_claims(params, final) + table6_error_claims(params, final, [s, d], with_mean=False) + [
+        params_claim(f"table6.params.resnet{depth}", sizes[depth], id=f"table6_params_resnet{depth}",
+                     what=f"ResNet-{depth} parameters (M)") for depth in counted]
 
 
 def what_was_measured(params: Params, runs: pd.DataFrame, memory: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -232,7 +194,7 @@ def what_was_measured(params: Params, runs: pd.DataFrame, memory: pd.DataFrame) 
     speed = runs.groupby("depth")["train_images_per_s"].median()
     device = memory["device"].iloc[0]
     measured = [
-        f"training and test curves of ResNet-{s} and ResNet-{d} on {params.dataset}: {params.scale_text()}",
+        f"training and test curves of ResNet-{s} and ResNet-{d} on {params.family().name}: {params.scale_text()}",
         f"training speed: ResNet-{s} {speed[s]:.1f} images/s, ResNet-{d} {speed[d]:.1f} images/s "
         f"(device {device}; median over the evaluation intervals)",
         f"activation memory of one training step at batch {params.memory_batch_size} of ResNet-"
@@ -241,6 +203,10 @@ def what_was_measured(params: Params, runs: pd.DataFrame, memory: pd.DataFrame) 
     ]
     if runs["peak_cuda_memory_bytes"].notna().any():
         measured.append("peak CUDA memory of every training run")
+    return measured, not_measured_text(params)
+
+
+def not_measured_text(params: Params) -> list[str]:
     not_measured = []
     if not (params.paper_depths() and params.at_paper_scale()):
         not_measured.append(
@@ -249,26 +215,8 @@ def what_was_measured(params: Params, runs: pd.DataFrame, memory: pd.DataFrame) 
             + why_not_measurable(params))
     if not params.at_paper_scale():
         not_measured.append("the Table 6 test errors (they need CIFAR-10 and the full protocol)")
-    return measured, not_measured
+    return not_measured
 
 
-def run(params: Params) -> dict:
-    start = time.perf_counter()
-    if params.threads:
-        torch.set_num_threads(params.threads)
-    curves, runs = train_all(params)
-    final = final_errors(curves)
-    memory = measure_memory(params)
-    out = params.out_path()
-    curves.to_csv(out / "curves.csv", index=False)
-    final.to_csv(out / "final_errors.csv", index=False)
-    runs.to_csv(out / "runs.csv", index=False)
-    memory.to_csv(out / "memory.csv", index=False)
-    measured, not_measured = what_was_measured(params, runs, memory)
-    return write_results(
-        params, dataset=params.dataset, data_source=data_source(runs.run_dir.iloc[0]),
-        scale=f"ResNet-{params.shallow_depth} vs ResNet-{params.deep_depth}; {params.scale_text()}",
-        seeds=params.seeds, claims=claims_from(params, final), wall_seconds=time.perf_counter() - start,
-        extra={"measured": measured, "not_measured": not_measured,
-               "memory": memory.to_dict(orient="records")},
-    )
+def run(params: Params) -> Outcome:
+    return run_experiment(params, measure, lambda p, m: claims_from(p, m.tables["final_errors"]))

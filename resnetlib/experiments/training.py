@@ -1,25 +1,34 @@
-"""Shared by the experiments that train CIFAR-style nets (Fig. 1, Fig. 6, Fig. 7, Table 3, Table 6).
+"""Shared by the experiments that train classifiers (Fig. 1, 4, 6, 7, Tables 2, 3, 6).
 
-``TrainingParams`` holds the protocol knobs every such notebook exposes; ``train_config`` turns them
-into the engine's ``TrainConfig`` for one network and seed. Two notebooks with the same training
-parameters produce the same configurations, hence the same run-cache keys: the layer-response
-notebook reuses the nets the degradation notebook trained instead of training them again.
+An experiment's ``Params`` holds what the experiment varies (depths, nets, ``seeds``) and ``train``: a
+*partial* ``TrainConfig`` (the same keys as ``resnetlib train`` params files) merged over the
+experiment's smoke-scale ``TRAIN_DEFAULTS``. ``train_config`` is the one translator from an experiment's
+parameters to the engine's ``TrainConfig`` of one net and seed. Two notebooks with the same ``train``
+section therefore train the same configurations, hence hit the same run-cache entries: the
+layer-response notebook reuses the nets the degradation notebook trained.
+
+The data family is the ``train.data`` section's (a discriminated union on ``name``, see
+``resnetlib.train.config``): CIFAR-style data sets live on the device (``DeviceFamily`` here); class
+folders read through a DataLoader (``class_folders.FolderFamily``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, ClassVar
 
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from .. import paper
-from ..report.verdicts import judge_statement
+from ..config import PartialOf, deep_merge
 from ..train import TrainConfig, cached_fit
+from ..train.config import data_family
 from ..train.loop import RunResult
-from .base import Claim, ExperimentParams
+from .base import Claim, ExperimentParams, statement_claim
 
 PROTOCOL = paper.CIFAR_PROTOCOL
 
@@ -28,81 +37,175 @@ PROTOCOL = paper.CIFAR_PROTOCOL
 MIN_EPOCHS = 3.0
 #: A training/test error difference must exceed this many percentage points to count.
 MARGIN = 1.0
+#: Training images of the whole small data sets (for epochs when ``train_size`` is not given).
+FULL_TRAIN_IMAGES = {"cifar10": 50_000, "fashion_mnist": 60_000, "synthetic": 512}
+#: What every run an experiment trains has in common, beneath its ``train`` section.
+EXPERIMENT_LAYER: dict[str, Any] = {"log": "lines"}
+#: Keys of ``train`` that the experiment sets itself (``model``, ``seed``) or that are top-level
+#: parameters of every notebook (``device``, ``data_root``).
+NOT_IN_TRAIN = {"model": "the experiment chooses the nets", "seed": "set seeds",
+                "device": "set device (top level)"}
+
+#: The smoke scale of a CIFAR-style experiment: seconds on 2 cores (tiny Fashion-MNIST subsets).
+SMOKE_TRAIN: dict[str, Any] = {
+    "data": {"name": "fashion_mnist", "train_size": 512, "test_size": 256},
+    "optim": {"batch_size": 64, "iterations": 16, "milestones": [0.5, 0.75]},
+    "eval_every": 4,
+}
+
+TrainSection = Annotated[dict[str, Any], PartialOf(TrainConfig)]
 
 
 class TrainingParams(ExperimentParams):
-    """The Sec. 4.2 protocol, scaled by the profile (defaults: a smoke run of seconds)."""
+    """What the experiment varies plus ``train``, a partial TrainConfig over ``TRAIN_DEFAULTS``."""
 
-    dataset: Literal["cifar10", "fashion_mnist", "synthetic"] = "fashion_mnist"
-    train_size: int | None = Field(512, ge=1, description="None = the whole training set")
-    val_size: int = Field(0, ge=0, description="paper: 5000 held out of CIFAR-10's 50k")
-    test_size: int | None = Field(256, ge=1, description="None = the whole test set")
-    batch_size: int = Field(64, ge=1, description="paper: 128")
-    iterations: int = Field(16, ge=1, description="paper: 64000")
-    milestones: list[int] = Field(default_factory=lambda: [8, 12], description="paper: [32000, 48000]")
-    lr: float = Field(0.1, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
-    eval_every: int = Field(4, ge=1, description="iterations between points of the curves")
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    amp: Literal["off", "bf16", "fp16"] = Field("off", description="bf16 is faster on recent CPUs and GPUs")
-    threads: int | None = Field(None, ge=1)
+    TRAIN_DEFAULTS: ClassVar[dict[str, Any]] = SMOKE_TRAIN
+    #: The data families (``device``, ``imagefolder``) this experiment can train on.
+    DATA_FAMILIES: ClassVar[tuple[str, ...]] = ("device",)
 
-    @model_validator(mode="after")
-    def _milestones_within_run(self):
-        if any(m >= self.iterations for m in self.milestones):
-            raise ValueError(f"milestones {self.milestones} must be below iterations ({self.iterations})")
-        return self
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="one run per seed")
+    train: TrainSection = Field(
+        default_factory=dict, validate_default=True,
+        description="training settings (keys of resnetlib.train.TrainConfig); a params file's train: is merged "
+        "over these",
+    )
 
-    def at_paper_scale(self) -> bool:
-        """True when the run is the paper's CIFAR-10 protocol, so its numbers compare with Table 6."""
-        return (
-            self.dataset == "cifar10"
-            and self.train_size in (None, PROTOCOL["train_size"], 50_000 - self.val_size)
-            and self.test_size is None
-            and self.iterations >= PROTOCOL["iterations"]
-            and self.batch_size == PROTOCOL["batch_size"]
-        )
+    @field_validator("train", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any) -> dict[str, Any]:
+        return merge_train(cls.TRAIN_DEFAULTS, value or {})
+
+    @field_validator("train")
+    @classmethod
+    def _valid_train(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_train_keys(value)
+        config = TrainConfig.model_validate(deep_merge(EXPERIMENT_LAYER, value))
+        check_family(config, cls.DATA_FAMILIES)
+        check_milestones(config)
+        return value
+
+    def base_config(self) -> TrainConfig:
+        """The configuration every run of this experiment shares, before a net and a seed are chosen."""
+        top = {"device": self.device, "data": {"root": self.data_root}}
+        return TrainConfig.model_validate(deep_merge(deep_merge(EXPERIMENT_LAYER, self.train), top))
+
+    def family(self) -> "DeviceFamily":
+        """The data family's rules: epochs, the paper's scale, how to describe the scale."""
+        return DeviceFamily(self.base_config())
 
     def epochs(self) -> float:
-        n = self.train_size or (50_000 if self.dataset == "cifar10" else 60_000) - self.val_size
-        return self.iterations * self.batch_size / n
+        return self.family().epochs()
+
+    def at_paper_scale(self) -> bool:
+        """True when the run is the paper's protocol on the paper's data, so its numbers compare."""
+        return self.family().at_paper_scale()
 
     def real_data(self) -> bool:
-        return self.dataset != "synthetic"
+        return self.family().name != "synthetic"
 
     def scale_text(self) -> str:
-        n = self.train_size or "all"
+        return self.family().scale_text()
+
+
+def merge_train(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` over ``defaults``; a data section of another family replaces the defaults' one whole."""
+    if not isinstance(given, Mapping):
+        raise ValueError(f"train must be a mapping of TrainConfig keys, got {type(given).__name__}")
+    merged = deep_merge(defaults, given)
+    data = given.get("data")
+    if isinstance(data, Mapping) and "name" in data and data_family(data) != data_family(defaults.get("data", {})):
+        merged["data"] = dict(data)
+    return merged
+
+
+def check_train_keys(train: Mapping[str, Any]) -> None:
+    for key, where in NOT_IN_TRAIN.items():
+        if key in train:
+            raise ValueError(f"'{key}' is not a train setting here: {where}")
+    if "root" in train.get("data", {}):
+        raise ValueError("'data.root' is not a train setting here: set data_root (top level)")
+
+
+def check_family(config: TrainConfig, families: tuple[str, ...]) -> None:
+    if data_family(config.data) not in families:
+        names = "a data set on the device (cifar10, fashion_mnist, synthetic)" if families == ("device",) \
+            else "class folders (data.name: imagefolder)"
+        raise ValueError(f"data.name '{config.data.name}': this experiment trains on {names}")
+
+
+def check_milestones(config: TrainConfig) -> None:
+    optim = config.optim
+    if any(m >= optim.iterations for m in optim.milestones):
+        raise ValueError(f"milestones {optim.milestones} must be below iterations ({optim.iterations})")
+
+
+def cifar_warmup(model: str, lr: float) -> dict[str, Any]:
+    """Sec. 4.2: ResNet-110 (and deeper) start at lr 0.01 until the training error is below 80%."""
+    depth = model.removeprefix("cifar_resnet")
+    if model.startswith("cifar_resnet") and depth.isdigit() and int(depth) >= 110 and lr > 0.01:
+        return {"optim": {"warmup": {"mode": "until_error"}}}
+    return {}
+
+
+def train_config(
+    params: TrainingParams, model: str, seed: int, *, data: Mapping[str, Any] | None = None, **model_options
+) -> TrainConfig:
+    """The engine configuration for training ``model`` with ``seed`` under ``params`` (the one translator).
+
+    Layers, later ones winning: TrainConfig's defaults, ``EXPERIMENT_LAYER``, the paper's warm-up for
+    deep CIFAR ResNets, ``params.train``, then the net, the seed, ``device``, ``data_root`` and ``data``
+    (what the experiment decides about the data, e.g. the folder of exported class folders).
+    """
+    layers = deep_merge(EXPERIMENT_LAYER, cifar_warmup(model, params.base_config().optim.lr))
+    layers = deep_merge(deep_merge(layers, params.train), {"model": {"name": model, **model_options}, "seed": seed})
+    top = {"device": params.device, "data": {"root": params.data_root, **(data or {})}}
+    return TrainConfig.model_validate(deep_merge(layers, top))
+
+
+def train(params: TrainingParams, model: str, seed: int, *, data: Mapping[str, Any] | None = None,
+          **model_options) -> RunResult:
+    """Train (or fetch from the run cache) ``model`` with ``seed``."""
+    config = train_config(params, model, seed, data=data, **model_options)
+    return cached_fit(config, params.runs_path(), force=params.force)
+
+
+# ------------------------------------------------------------------------------------------- data family
+@dataclass(frozen=True)
+class DeviceFamily:
+    """A small data set on the training device (CIFAR-10, Fashion-MNIST, synthetic), Sec. 4.2."""
+
+    config: TrainConfig
+
+    @property
+    def name(self) -> str:
+        return self.config.data.name
+
+    def train_images(self) -> int:
+        d = self.config.data
+        return d.train_size or FULL_TRAIN_IMAGES[d.name] - d.val_size
+
+    def epochs(self) -> float:
+        return self.config.optim.iterations * self.config.optim.batch_size / self.train_images()
+
+    def at_paper_scale(self) -> bool:
+        """The paper's CIFAR-10 protocol, so the numbers compare with Table 6."""
+        d, o = self.config.data, self.config.optim
         return (
-            f"{n} train images, {self.iterations} iterations of batch {self.batch_size} "
-            f"({self.epochs():.1f} epochs), lr steps at {self.milestones}"
+            d.name == "cifar10"
+            and d.train_size in (None, PROTOCOL["train_size"], 50_000 - d.val_size)
+            and d.test_size is None
+            and o.iterations >= PROTOCOL["iterations"]
+            and o.batch_size == PROTOCOL["batch_size"]
         )
 
-
-def train_config(params: TrainingParams, model: str, seed: int, **model_options) -> TrainConfig:
-    """The engine configuration for training ``model`` with ``seed`` under ``params``."""
-    depth = model.rsplit("resnet", 1)[-1]
-    warmup = {"mode": "off"}
-    if depth.isdigit() and int(depth) >= 110 and params.lr > 0.01:
-        warmup = {"mode": "until_error"}  # Sec. 4.2: ResNet-110 (and 1202) warm up at lr 0.01
-    return TrainConfig.model_validate({
-        "model": {"name": model, **model_options},
-        "data": {"name": params.dataset, "root": params.data_root, "train_size": params.train_size,
-                 "val_size": params.val_size, "test_size": params.test_size},
-        "optim": {"batch_size": params.batch_size, "iterations": params.iterations, "milestones": params.milestones,
-                  "lr": params.lr, "weight_decay": params.weight_decay, "warmup": warmup},
-        "seed": seed,
-        "device": params.device,
-        "amp": params.amp,
-        "threads": params.threads,
-        "eval_every": params.eval_every,
-        "checkpoint_every": max(params.eval_every, min(params.iterations, 2000)),
-        "log": "lines",
-    })
+    def scale_text(self) -> str:
+        return schedule_text(self.config, self.config.data.train_size or "all", self.epochs())
 
 
-def train(params: TrainingParams, model: str, seed: int, **model_options) -> RunResult:
-    """Train (or fetch from the run cache) ``model`` with ``seed``."""
-    return cached_fit(train_config(params, model, seed, **model_options), params.runs_path(), force=params.force)
+def schedule_text(config: TrainConfig, images: int | str, epochs: float) -> str:
+    o = config.optim
+    return (f"{images} train images, {o.iterations} iterations of batch {o.batch_size} ({epochs:.1f} epochs), "
+            f"lr steps at {o.milestones}")
 
 
 def data_source(run_dir: str | Path) -> str:
@@ -110,22 +213,37 @@ def data_source(run_dir: str | Path) -> str:
     return json.loads((Path(run_dir) / "environment.json").read_text())["data_source"]
 
 
+# ------------------------------------------------------------------------------------------ curves, claims
+def metric_rows(result: RunResult, *, with_speed: bool = False, **labels: Any) -> list[dict[str, Any]]:
+    """One row per evaluation of a trained run: ``labels`` (kind, depth, seed, ...), its folder, (its median
+    training speed,) then the metrics."""
+    speed = {"train_images_per_s": median_speed(result)} if with_speed else {}
+    return [{**labels, "run_dir": str(result.run_dir), **speed, **m} for m in result.metrics]
+
+
+def median_speed(result: RunResult) -> float:
+    """Median training images/s over the evaluation intervals (NaN when nothing was evaluated)."""
+    speeds = [m["images_per_s"] for m in result.metrics]
+    return float(pd.Series(speeds).median()) if speeds else float("nan")
+
+
 def trained_enough(params: TrainingParams, depths: list[int] | None = None) -> tuple[bool, str]:
     """Can this scale test a qualitative claim? (measurable, and the reason when it cannot)."""
     two_depths = depths is None or min(depths) != max(depths)
-    ok = params.real_data() and params.epochs() >= MIN_EPOCHS and two_depths
+    epochs = params.epochs()
+    ok = params.real_data() and epochs >= MIN_EPOCHS and two_depths
     why = (
         f"needs real data, >= {MIN_EPOCHS:g} epochs{' and two depths' if depths is not None else ''} "
-        f"(this run: {params.dataset}, {params.epochs():.1f} epochs"
+        f"(this run: {params.family().name}, {epochs:.1f} epochs"
         f"{f', depths {depths}' if depths is not None else ''})"
     )
     return ok, why
 
 
-def final_errors(curves: pd.DataFrame) -> pd.DataFrame:
-    """Last evaluation of each run, then mean and std over seeds, per (kind, depth)."""
-    last = curves.sort_values("iteration").groupby(["kind", "depth", "seed"]).tail(1)
-    agg = last.groupby(["kind", "depth"]).agg(
+def final_errors(curves: pd.DataFrame, by: tuple[str, ...] = ("kind", "depth")) -> pd.DataFrame:
+    """Last evaluation of each run, then mean and std over seeds, per ``by``."""
+    last = curves.sort_values("iteration").groupby([*by, "seed"]).tail(1)
+    agg = last.groupby(list(by)).agg(
         train_error=("train_error", "mean"),
         test_error=("test_error", "mean"),
         test_error_std=("test_error", "std"),
@@ -139,14 +257,34 @@ def final_value(final: pd.DataFrame, kind: str, depth: int, column: str) -> floa
     return float(final[(final.kind == kind) & (final.depth == depth)][column].iloc[0])
 
 
-def statement_claims(
-    statements: list[tuple[str, str, str, float]], *, measurable: bool, why: str, margin: float = MARGIN
-) -> list[Claim]:
-    """Claims for (id, paper reference, statement, effect in percentage points) tuples."""
-    claims = []
-    for cid, ref, statement, effect in statements:
-        verdict, reason = judge_statement(effect, margin=margin, measurable=measurable, statement=statement,
-                                          why_not_measurable=why)
-        claims.append(Claim(id=cid, ref=ref, what=statement + " (percentage points)", ours=round(effect, 2),
-                            paper="yes", verdict=verdict, reason=reason))
-    return claims
+def net_label(kind: str, depth: int) -> str:
+    return f"{'plain' if kind == 'plain' else 'ResNet'}-{depth}"
+
+
+@dataclass(frozen=True)
+class Lower:
+    """The paper's statement "net ``a`` has lower ``noun`` than net ``b``" (``higher=True``: higher)."""
+
+    id: str
+    ref: str
+    a: tuple[str, int]
+    b: tuple[str, int]
+    column: str
+    noun: str
+    higher: bool = False
+
+    def statement(self) -> str:
+        word = "higher" if self.higher else "lower"
+        return f"{net_label(*self.a)} has {word} {self.noun} than {net_label(*self.b)}"
+
+    def effect(self, final: pd.DataFrame) -> float:
+        a, b = (final_value(final, *net, self.column) for net in (self.a, self.b))
+        return a - b if self.higher else b - a
+
+
+def comparison_claims(params: TrainingParams, final: pd.DataFrame, depths: list[int],
+                      statements: list[Lower]) -> list[Claim]:
+    """The degradation block of Fig. 1/4/6 and Tables 2/6: each statement judged on the final errors."""
+    measurable, why = trained_enough(params, depths)
+    return [statement_claim(s.id, s.ref, s.statement(), s.effect(final), margin=MARGIN, measurable=measurable,
+                            why=why) for s in statements]

@@ -1,4 +1,7 @@
-"""Figures that put our measurements beside the paper's, drawn with seaborn."""
+"""Figures that put our measurements beside the paper's, drawn with seaborn.
+
+Legends sit outside the axes (right of the plot, :func:`legend_outside`), so they never cover data.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,19 @@ import pandas as pd
 import seaborn as sns
 
 sns.set_theme(style="whitegrid", context="notebook")
+
+__all__ = ["legend_outside", "cost_against_depth", "error_curves", "response_stds", "shortcut_options",
+           "activation_memory"]
+
+
+def legend_outside(ax: plt.Axes, title: str | None = None, **kwargs) -> None:
+    """Redraw ``ax``'s legend to the right of the axes, where it cannot cover a data point."""
+    handles, labels = ax.get_legend_handles_labels()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    if handles:
+        ax.legend(handles, labels, title=title, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
+                  fontsize=8, title_fontsize=8, frameon=False, **kwargs)
 
 
 def cost_against_depth(table: pd.DataFrame) -> plt.Figure:
@@ -25,7 +41,7 @@ def cost_against_depth(table: pd.DataFrame) -> plt.Figure:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("weighted layers")
-        ax.legend(fontsize=8)
+        legend_outside(ax)
     axes[0].set_title("Parameters (Table 6 crosses)")
     axes[1].set_title("Multiply-adds per image (Table 1 crosses)")
     fig.tight_layout()
@@ -47,7 +63,9 @@ def error_curves(curves: pd.DataFrame, title_prefix: str = "") -> plt.Figure:
             ax.plot(part.iteration, part.test_error, "-", lw=2.2, color=palette[depth], label=label)
         ax.set_title(f"{title_prefix}{'plain' if kind == 'plain' else 'residual'} nets")
         ax.set_xlabel("iteration")
-        ax.legend(fontsize=8)
+        ax.plot([], [], "--", lw=1, color="grey", label="training")
+        ax.plot([], [], "-", lw=2.2, color="grey", label="test")
+        legend_outside(ax)
     axes[0][0].set_ylabel("error (%)  (dashed: training, bold: test)")
     fig.tight_layout()
     return fig
@@ -63,7 +81,7 @@ def response_stds(responses: pd.DataFrame) -> plt.Figure:
     axes[1].set_xlabel("layer index (sorted by magnitude)")
     for ax in axes:
         ax.set_ylabel("std")
-        ax.legend(fontsize=8, ncol=3)
+    legend_outside(axes[0], ncol=1 + len(responses["model"].unique()) // 12)
     fig.tight_layout()
     return fig
 
@@ -80,7 +98,7 @@ def shortcut_options(final: pd.DataFrame, paper_top1: dict[str, float] | None = 
     sns.barplot(data=long, x="option", y="error (%)", hue="error", order=order, palette=["#9ecae1", "#08519c"],
                 ax=axes[0])
     axes[0].set_title(f"{title}ours: final error")
-    axes[0].legend(fontsize=8)
+    legend_outside(axes[0])
     if paper_top1:
         values = [paper_top1[o] for o in order]
         axes[1].bar(order, values, color="grey")
@@ -114,6 +132,6 @@ def activation_memory(memory: pd.DataFrame) -> plt.Figure:
     ax.set_yscale("log")
     ax.set_xlabel("")
     ax.set_title("Tensors saved for backward (3x32x32 input)")
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     fig.tight_layout()
     return fig

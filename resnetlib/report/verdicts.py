@@ -12,7 +12,12 @@ Two kinds of claim:
 
 from __future__ import annotations
 
-from .._verdict_types import NOT_MEASURABLE, NOT_REPRODUCED, REPRODUCED, Verdict
+from typing import Final, Literal
+
+Verdict = Literal["reproduced", "not reproduced", "not measurable at this scale"]
+REPRODUCED: Final = "reproduced"
+NOT_REPRODUCED: Final = "not reproduced"
+NOT_MEASURABLE: Final = "not measurable at this scale"
 
 __all__ = ["compare_number", "judge_statement", "REPRODUCED", "NOT_REPRODUCED", "NOT_MEASURABLE", "Verdict"]
 

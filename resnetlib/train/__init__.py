@@ -1,10 +1,13 @@
 """The training engine: typed configuration, the paper's schedule, ``fit``, checkpoints, DDP."""
 
 from .config import DataConfig, ModelConfig, OptimConfig, TrainConfig, WarmupConfig, load_config
-from .loop import NonFiniteLossError, RunFolderError, RunResult, evaluate, fit
+from .evaluation import evaluate
+from .loop import NonFiniteLossError, RunResult, fit, seed_everything
+from .run_folder import RunFolderError
 from .runs import cached_fit, run_key
 
 __all__ = [
     "TrainConfig", "DataConfig", "ModelConfig", "OptimConfig", "WarmupConfig", "load_config",
     "fit", "cached_fit", "run_key", "RunResult", "evaluate", "NonFiniteLossError", "RunFolderError",
+    "seed_everything",
 ]

@@ -20,7 +20,9 @@ from torch import nn
 
 FORMAT = "resnetlib-checkpoint-v1"
 
-__all__ = ["CheckpointError", "save_atomic", "load_checkpoint", "rng_state", "set_rng_state", "check_compatible"]
+__all__ = [
+    "CheckpointError", "save_atomic", "load_checkpoint", "rng_state", "set_rng_state", "check_compatible",
+]
 
 
 class CheckpointError(RuntimeError):
@@ -51,7 +53,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a resnetlib checkpoint, or raise CheckpointError naming the file and the fix."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}: start without --resume, or name the right run folder")
+        raise CheckpointError(
+            f"no checkpoint at {path}: start without --resume, or name the right run folder"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile, ValueError, OSError) as exc:
@@ -66,29 +70,33 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def check_compatible(payload: dict[str, Any], model: nn.Module, path: str | Path) -> None:
     """Refuse a checkpoint of another architecture with one message instead of a stack of size errors."""
-    saved = payload["model"]
-    current = model.state_dict()
-    missing = sorted(set(current) - set(saved))
-    unexpected = sorted(set(saved) - set(current))
-    wrong = [k for k in current if k in saved and tuple(saved[k].shape) != tuple(current[k].shape)]
-    if missing or unexpected or wrong:
+    details = _mismatches(payload["model"], model.state_dict())
+    if details:
         saved_model = payload.get("config", {}).get("model", {}).get("name", "?")
-        details = []
-        if wrong:
-            k = wrong[0]
-            details.append(
-                f"{len(wrong)} tensors differ in shape (e.g. {k}: {tuple(saved[k].shape)} saved, "
-                f"{tuple(current[k].shape)} now)"
-            )
-        if missing:
-            details.append(f"{len(missing)} tensors missing (e.g. {missing[0]})")
-        if unexpected:
-            details.append(f"{len(unexpected)} unexpected tensors (e.g. {unexpected[0]})")
         raise CheckpointError(
             f"checkpoint {path} was written for model {saved_model!r} and does not fit this model: "
             + "; ".join(details)
             + ". Resume with the configuration the run was started with, or use another --run-dir."
         )
+
+
+def _mismatches(saved: dict[str, torch.Tensor], current: dict[str, torch.Tensor]) -> list[str]:
+    """How two state dicts differ: tensors of another shape, missing ones, unexpected ones (one example each)."""
+    missing = sorted(set(current) - set(saved))
+    unexpected = sorted(set(saved) - set(current))
+    wrong = [k for k in current if k in saved and tuple(saved[k].shape) != tuple(current[k].shape)]
+    details = []
+    if wrong:
+        k = wrong[0]
+        details.append(
+            f"{len(wrong)} tensors differ in shape (e.g. {k}: {tuple(saved[k].shape)} saved, "
+            f"{tuple(current[k].shape)} now)"
+        )
+    if missing:
+        details.append(f"{len(missing)} tensors missing (e.g. {missing[0]})")
+    if unexpected:
+        details.append(f"{len(unexpected)} unexpected tensors (e.g. {unexpected[0]})")
+    return details
 
 
 def rng_state() -> dict[str, Any]:

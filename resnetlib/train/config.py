@@ -6,16 +6,20 @@ and validating never touches data or builds a model, so a bad file fails before 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from .. import models
 from ..config import StrictModel, deep_merge, load_yaml, parse_overrides, validate
 
 __all__ = [
     "DataConfig",
+    "DeviceData",
+    "FolderData",
+    "DEVICE_DATASETS",
     "ModelConfig",
     "WarmupConfig",
     "OptimConfig",
@@ -23,24 +27,42 @@ __all__ = [
     "load_config",
 ]
 
+#: The longest interval between checkpoints when ``checkpoint_every`` is not given.
+CHECKPOINT_EVERY = 2000
+
+DeviceDatasetName = Literal["cifar10", "fashion_mnist", "synthetic"]
 DatasetName = Literal["cifar10", "fashion_mnist", "synthetic", "imagefolder"]
+DEVICE_DATASETS: tuple[str, ...] = get_args(DeviceDatasetName)
 
 
-class DataConfig(StrictModel):
-    """Which data and how much of it (Sec. 4.2: 45k/5k train/val split, 4-pixel pad + crop + flip)."""
+class _Subsets(StrictModel):
+    """What every data family has: where it is, seeded subsets of it, and whether to augment."""
 
-    name: DatasetName = "cifar10"
+    name: str
     root: str = Field("", description="folder holding the data set; '' = the default search path")
-    download: bool = Field(False, description="download where the network allows (torchvision)")
     train_size: int | None = Field(None, ge=1, description="seeded subset of the training images")
-    val_size: int = Field(0, ge=0, description="held out of the training images (paper: 5000)")
     test_size: int | None = Field(None, ge=1, description="seeded subset of the test images")
     augment: bool = True
+
+
+class DeviceData(_Subsets):
+    """A small data set kept whole on the training device (Sec. 4.2: 45k/5k train/val split, 4-pixel pad +
+    crop + flip as one batched gather)."""
+
+    name: DeviceDatasetName = "cifar10"
+    download: bool = Field(False, description="download where the network allows (torchvision)")
+    val_size: int = Field(0, ge=0, description="held out of the training images (paper: 5000)")
     padding: int = Field(4, ge=0, description="zero padding before the random crop (Sec. 4.2)")
-    # imagefolder (ImageNet layout) only: Sec. 3.4 scale augmentation and 10-crop testing.
+
+
+class FolderData(_Subsets):
+    """ImageNet-layout class folders ``root/train``, ``root/val`` read by DataLoader workers (Sec. 3.4: scale
+    augmentation, PCA lighting, 10-crop testing); the test images are those of ``val/``."""
+
+    name: Literal["imagefolder"] = "imagefolder"
     scale: tuple[int, int] = Field((256, 480), description="shorter side resized into this range")
-    crop: int = Field(224, ge=8)
-    workers: int = Field(0, ge=0, description="DataLoader workers for imagefolder data")
+    crop: int = Field(224, ge=8, description="training and test crop")
+    workers: int = Field(0, ge=0, description="DataLoader workers decoding the images")
     ten_crop: bool = Field(True, description="Table 2: average the predictions of 10 crops at test time")
 
     @field_validator("scale")
@@ -49,6 +71,25 @@ class DataConfig(StrictModel):
         if v[0] > v[1] or v[0] < 1:
             raise ValueError(f"scale must be (low, high) with 1 <= low <= high, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _crop_fits(self) -> "FolderData":
+        if self.crop > self.scale[0]:
+            raise ValueError(f"crop {self.crop} is larger than the smallest shorter side {self.scale[0]} of scale")
+        return self
+
+
+def data_family(data: Any) -> str:
+    """The union tag of a data section: ``imagefolder`` or ``device`` (a missing name means cifar10)."""
+    name = data.get("name", "cifar10") if isinstance(data, Mapping) else getattr(data, "name", None)
+    return "imagefolder" if name == "imagefolder" else "device"
+
+
+#: Which data and how much of it: the fields of one data family only (``name`` chooses the family).
+DataConfig = Annotated[
+    Union[Annotated[DeviceData, Tag("device")], Annotated[FolderData, Tag("imagefolder")]],
+    Discriminator(data_family),
+]
 
 
 class ModelConfig(StrictModel):
@@ -81,7 +122,9 @@ class ModelConfig(StrictModel):
 class WarmupConfig(StrictModel):
     """Sec. 4.2 for ResNet-110: lr 0.01 until the training error is below 80% (~400 iterations)."""
 
-    mode: Literal["off", "until_error", "iterations"] = "off"
+    mode: Literal["off", "until_error", "iterations", "linear"] = Field(
+        "off", description="linear = from lr/1000 to lr over 'iterations' (Faster R-CNN, Sec. 4.3)"
+    )
     lr: float = Field(0.01, gt=0)
     train_error_below: float = Field(80.0, gt=0, le=100, description="percent, 'until_error' mode")
     check_every: int = Field(10, ge=1, description="iterations over which the training error is measured")
@@ -96,9 +139,22 @@ class OptimConfig(StrictModel):
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(1e-4, ge=0)
     iterations: int = Field(64_000, ge=1)
-    milestones: list[int] = Field(default_factory=lambda: [32_000, 48_000])
+    milestones: list[int] = Field(
+        default_factory=lambda: [32_000, 48_000],
+        description="iterations at which lr is multiplied by lr_decay; a float in (0, 1) is that fraction of "
+        "'iterations' (0.5 = half way), rounded to the nearest iteration",
+    )
     lr_decay: float = Field(0.1, gt=0, le=1)
     warmup: WarmupConfig = Field(default_factory=WarmupConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fractions_to_iterations(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and isinstance(data.get("milestones"), list | tuple):
+            iterations = data.get("iterations", cls.model_fields["iterations"].default)
+            if isinstance(iterations, int):
+                data = {**data, "milestones": [_at_fraction(m, iterations) for m in data["milestones"]]}
+        return data
 
     @model_validator(mode="after")
     def _milestones_sorted(self) -> "OptimConfig":
@@ -107,11 +163,18 @@ class OptimConfig(StrictModel):
         return self
 
 
+def _at_fraction(milestone: Any, iterations: int) -> Any:
+    """``milestone`` as an iteration: a float in (0, 1) is a fraction of ``iterations``."""
+    if isinstance(milestone, float) and 0 < milestone < 1:
+        return round(milestone * iterations)
+    return milestone
+
+
 class TrainConfig(StrictModel):
     """One training run. ``seed`` drives initialisation, data order and augmentation."""
 
     model: ModelConfig = Field(default_factory=ModelConfig)
-    data: DataConfig = Field(default_factory=DataConfig)
+    data: DataConfig = Field(default_factory=DeviceData)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     seed: int = 0
     device: str = Field("auto", description="auto (cuda if available), cpu, cuda, cuda:N")
@@ -122,10 +185,23 @@ class TrainConfig(StrictModel):
     threads: int | None = Field(None, ge=1, description="torch.set_num_threads; None = torch's default")
     eval_every: int = Field(1000, ge=1, description="iterations between evaluations (one metrics.csv row each)")
     eval_batch_size: int = Field(500, ge=1)
-    checkpoint_every: int = Field(2000, ge=1)
+    checkpoint_every: int = Field(
+        2000, ge=1, description="iterations between checkpoints (and one at the end); unset = every "
+        "min(iterations, 2000) iterations, but not more often than eval_every"
+    )
     log: Literal["auto", "bar", "lines", "none"] = Field(
         "auto", description="auto = a tqdm bar on a terminal, one line per evaluation otherwise"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_checkpoint_every(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("checkpoint_every") is None:
+            iterations = _get(data.get("optim"), "iterations", OptimConfig.model_fields["iterations"].default)
+            eval_every = data.get("eval_every", cls.model_fields["eval_every"].default)
+            if isinstance(iterations, int) and isinstance(eval_every, int):
+                data = {**data, "checkpoint_every": max(eval_every, min(iterations, CHECKPOINT_EVERY))}
+        return data
 
     @field_validator("device")
     @classmethod
@@ -139,6 +215,13 @@ class TrainConfig(StrictModel):
         if self.amp == "fp16" and self.device == "cpu":
             raise ValueError("amp=fp16 needs CUDA; use amp=bf16 on CPU")
         return self
+
+
+def _get(section: Any, key: str, default: Any) -> Any:
+    """``section[key]`` of a mapping or a model, ``default`` when absent."""
+    if isinstance(section, Mapping):
+        return section.get(key, default)
+    return getattr(section, key, default)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:

@@ -1,7 +1,8 @@
 """The learning rate as a pure function of (iteration, warm-up state): Sec. 4.2.
 
 lr 0.1, divided by 10 at 32k and 48k iterations; for ResNet-110 a warm-up at 0.01 until the
-training error is below 80% (about 400 iterations), then back to 0.1.
+training error is below 80% (about 400 iterations), then back to 0.1. Faster R-CNN (Sec. 4.3) warms
+up linearly from lr/1000 ('linear' mode).
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 from bisect import bisect_right
 
 from .config import OptimConfig
+
+#: 'linear' warm-up starts at this fraction of the lr (torchvision's detection reference: lr/1000).
+LINEAR_WARMUP_START = 0.001
 
 
 def learning_rate(iteration: int, optim: OptimConfig, warmup_done: bool) -> float:
@@ -19,7 +23,11 @@ def learning_rate(iteration: int, optim: OptimConfig, warmup_done: bool) -> floa
     if warmup.mode == "iterations" and iteration < warmup.iterations:
         return warmup.lr
     lr = optim.lr * optim.lr_decay ** bisect_right(optim.milestones, iteration)
-    return float(f"{lr:.12g}")  # 0.1 * 0.1 is 0.010000000000000002 in binary floating point
+    lr = float(f"{lr:.12g}")  # 0.1 * 0.1 is 0.010000000000000002 in binary floating point
+    if warmup.mode == "linear" and iteration < warmup.iterations:
+        alpha = iteration / warmup.iterations
+        lr *= LINEAR_WARMUP_START * (1 - alpha) + alpha
+    return lr
 
 
 def warmup_finished(train_error_percent: float, optim: OptimConfig) -> bool:

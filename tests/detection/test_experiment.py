@@ -11,7 +11,7 @@ import pytest
 from resnetlib import paper
 from resnetlib.config import ConfigError, load_yaml, validate
 from resnetlib.experiments import detection as exp
-from resnetlib.experiments.base import REPO_ROOT
+from resnetlib.paths import PARAMS_DIR
 
 matplotlib.use("Agg")
 
@@ -20,15 +20,29 @@ NOT_MEASURABLE = "not measurable at this scale"
 
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
 def test_params_files_validate(profile):
-    params = validate(exp.Params, load_yaml(REPO_ROOT / "params" / "detection" / f"{profile}.yaml"))
+    params = validate(exp.Params, load_yaml(PARAMS_DIR / "detection" / f"{profile}.yaml"))
     assert len(params.backbones) == 2
     if profile == "paper":
         assert params.dataset == "voc07" and params.backbones == ["resnet101", "vgg16"]
+        resnet = params.config("resnet101")
         assert (
-            params.lr == pytest.approx(1.0e-3)
-            and params.batchnorm == "frozen"
-            and params.resnet_roi_size == 14
+            resnet.optim.lr == pytest.approx(1.0e-3)
+            and resnet.model.batchnorm == "frozen"
+            and resnet.model.resnet.roi_output_size == 14
         )
+        assert params.config("vgg16").model.resnet is None  # VGG has no ResNet options
+
+
+def test_every_backbone_gets_the_same_budget_and_its_own_name_and_checkpoint(tmp_path):
+    ckpt = tmp_path / "r18.pt"
+    ckpt.write_bytes(b"weights")
+    params = exp.Params(pretrained={"resnet18": str(ckpt)}, seed=3, device="cpu", data_root="/data")
+    resnet, vgg = (exp.detector_config(params, b) for b in params.backbones)
+    assert (resnet.model.name, vgg.model.name) == ("resnet18", "vgg_small")
+    assert resnet.optim == vgg.optim and resnet.data == vgg.data and resnet.data.root == "/data"
+    assert resnet.model.pretrained == str(ckpt) and len(resnet.model.pretrained_sha256) == 64
+    assert vgg.model.pretrained == "" and (resnet.seed, resnet.device) == (3, "cpu")
+    assert resnet.optim.warmup.mode == "linear" and resnet.optim.warmup.iterations == 2
 
 
 def test_params_reject_bad_values():
@@ -37,7 +51,11 @@ def test_params_reject_bad_values():
     with pytest.raises(ConfigError, match="not in backbones"):
         validate(exp.Params, {"pretrained": {"resnet50": "x.pt"}})
     with pytest.raises(ConfigError, match="did you mean 'iterations'"):
-        validate(exp.Params, {"iteration": 3})
+        validate(exp.Params, {"train": {"optim": {"iteration": 3}}})
+    with pytest.raises(ConfigError, match="set seed"):
+        validate(exp.Params, {"train": {"seed": 3}})
+    with pytest.raises(ConfigError, match="do not fit"):
+        validate(exp.Params, {"train": {"data": {"scale_range": [1.0, 3.0]}}})
 
 
 def _metrics(resnet: float, vgg: float) -> dict:
@@ -48,7 +66,7 @@ def _metrics(resnet: float, vgg: float) -> dict:
 
 
 def test_claims_at_reduced_scale_are_not_measurable():
-    params = exp.Params(iterations=10)
+    params = exp.Params(train={"optim": {"iterations": 10}})
     claims = {c.id: c for c in exp._claims(params, _metrics(5.0, 1.0), num_test=8)}
     assert set(claims) == {
         "table8_coco_map_resnet101", "table8_coco_map_vgg16", "table8_coco_map50_resnet101",
@@ -62,7 +80,7 @@ def test_claims_at_reduced_scale_are_not_measurable():
 
 
 def test_statement_judged_on_a_long_enough_run():
-    params = exp.Params(iterations=exp.MIN_ITERATIONS_FOR_CLAIM["scenes"])
+    params = exp.Params(train={"optim": {"iterations": exp.MIN_ITERATIONS_FOR_CLAIM["scenes"]}})
     n = exp.MIN_TEST_IMAGES_FOR_CLAIM
     won = {c.id: c for c in exp._claims(params, _metrics(9.0, 4.0), num_test=n)}["resnet_beats_vgg"]
     assert won.verdict == "reproduced" and "from scratch" in won.reason
@@ -73,10 +91,9 @@ def test_statement_judged_on_a_long_enough_run():
 
 def test_paper_scale_voc07_compares_numbers():
     params = exp.Params(
-        dataset="voc07",
         backbones=["resnet101", "vgg16"],
         pretrained={"resnet101": "r.pt", "vgg16": "v.pt"},
-        iterations=80_000,
+        train={"data": {"name": "voc07"}, "optim": {"iterations": 80_000}},
     )
     metrics = {
         "resnet101": {"voc07_map": 76.0, "coco_map": 0, "coco_map50": 0, "voc_map": 0},
@@ -97,7 +114,9 @@ def test_paper_scale_voc07_compares_numbers():
 
 
 def test_missing_voc_data_is_a_clear_error(tmp_path):
-    params = exp.Params(dataset="voc07", data_root=str(tmp_path), output_dir=str(tmp_path / "out"))
+    params = exp.Params(
+        train={"data": {"name": "voc07"}}, data_root=str(tmp_path), output_dir=str(tmp_path / "out")
+    )
     with pytest.raises(FileNotFoundError, match="VOCdevkit"):
         exp.run(params)
 
@@ -108,10 +127,7 @@ def test_tiny_run_writes_results_curves_detections_and_figures(tmp_path, capsys)
         output_dir=str(tmp_path / "out"),
         runs_dir=str(tmp_path / "runs"),
         device="cpu",
-        iterations=2,
-        num_train_scenes=8,
-        num_test_scenes=3,
-        log_every=1,
+        train={"optim": {"iterations": 2}, "data": {"num_train": 8, "num_test": 3}, "log_every": 1},
         num_figure_images=2,
     )
     results = exp.run(params)

@@ -9,14 +9,21 @@ from resnetlib.config import ConfigError, validate
 from resnetlib.experiments import cifar_degradation as exp
 from resnetlib.experiments import layer_responses
 
-TINY = dict(dataset="synthetic", train_size=64, test_size=32, batch_size=16, iterations=4, milestones=[2],
-            eval_every=2, depths=[8, 14], device="cpu", threads=1)
+TINY_TRAIN = {"data": {"name": "synthetic", "train_size": 64, "test_size": 32},
+              "optim": {"batch_size": 16, "iterations": 4, "milestones": [2]}, "eval_every": 2, "threads": 1}
+TINY = dict(train=TINY_TRAIN, depths=[8, 14], device="cpu")
+
+
+def scale(data=None, **optim):
+    """A ``train`` section: Fashion-MNIST at 10k images unless ``data`` says otherwise."""
+    return {"data": data or {"name": "fashion_mnist", "train_size": 10_000}, "optim": optim}
 
 
 def test_tiny_run_writes_curves_final_errors_and_results(tmp_path):
     params = exp.Params(**TINY, output_dir=str(tmp_path / "out"), runs_dir=str(tmp_path / "runs"))
     results = exp.run(params)
     curves = pd.read_csv(tmp_path / "out" / "curves.csv")
+    assert list(curves.columns) == list(results.curves.columns) and len(curves) == len(results.curves)
     assert curves.groupby(["kind", "depth"]).ngroups == 4 and set(curves.iteration) == {2, 4}
     assert json.loads((tmp_path / "out" / "results.json").read_text())["experiment"] == "cifar_degradation"
     assert results["data_source"] == "synthetic (random)"
@@ -45,8 +52,7 @@ def final_table(plain_shallow, plain_deep, res_shallow, res_deep):
 
 
 def cpu_scale(**extra):
-    return exp.Params(dataset="fashion_mnist", train_size=10_000, batch_size=128, iterations=400,
-                      milestones=[200, 300], depths=[20, 56], **extra)
+    return exp.Params(train=scale(batch_size=128, iterations=400, milestones=[200, 300]), depths=[20, 56], **extra)
 
 
 def test_degradation_claims_follow_the_measurements():
@@ -62,15 +68,14 @@ def test_degradation_claims_follow_the_measurements():
 
 
 def test_too_few_epochs_is_not_measurable():
-    short = exp.Params(dataset="fashion_mnist", train_size=10_000, batch_size=128, iterations=100,
-                       milestones=[50], depths=[20, 56])
+    short = exp.Params(train=scale(batch_size=128, iterations=100, milestones=[50]), depths=[20, 56])
     assert {c.verdict for c in exp.claims_from(short, final_table(15, 59, 17, 12))} == {
         "not measurable at this scale"}
 
 
 def test_paper_scale_compares_table6_numbers():
-    paper = exp.Params(dataset="cifar10", train_size=None, val_size=5000, test_size=None, batch_size=128,
-                       iterations=64_000, milestones=[32_000, 48_000], depths=[20, 56])
+    data = {"name": "cifar10", "train_size": None, "val_size": 5000, "test_size": None}
+    paper = exp.Params(train=scale(data, batch_size=128, iterations=64_000, milestones=[0.5, 0.75]), depths=[20, 56])
     assert paper.at_paper_scale()
     claims = {c.id: c for c in exp.claims_from(paper, final_table(9, 12, 7.75, 7.2))}
     assert claims["table6_resnet20_test_error"].verdict == "reproduced"      # 8.75 vs 8.75
@@ -81,12 +86,18 @@ def test_bad_depth_and_milestones_fail_validation():
     with pytest.raises(ConfigError, match="6n\\+2"):
         validate(exp.Params, {"depths": [21]})
     with pytest.raises(ConfigError, match="milestones"):
-        validate(exp.Params, {"iterations": 10, "milestones": [20]})
+        validate(exp.Params, {"train": {"optim": {"iterations": 10, "milestones": [20]}}})
+    with pytest.raises(ConfigError, match="data_root"):
+        validate(exp.Params, {"train": {"data": {"root": "/data"}}})
+    with pytest.raises(ConfigError, match="imagefolder"):
+        validate(exp.Params, {"train": {"data": {"name": "imagefolder"}}})
+    with pytest.raises(ConfigError, match="did you mean 'iterations'"):
+        validate(exp.Params, {"train": {"optim": {"iteration": 10}}})
 
 
 def test_layer_response_claims_follow_the_measurements():
-    p = layer_responses.Params(dataset="fashion_mnist", train_size=10_000, batch_size=128, iterations=400,
-                               milestones=[200], plain_depths=[20, 56], resnet_depths=[20, 56, 110])
+    p = layer_responses.Params(train=scale(batch_size=128, iterations=400, milestones=[200]), plain_depths=[20, 56],
+                               resnet_depths=[20, 56, 110])
     stds = [("plain", 20, 1.0), ("plain", 56, 2.0), ("resnet", 20, 0.98), ("resnet", 56, 0.6), ("resnet", 110, 0.5)]
     rows = pd.DataFrame([dict(kind=k, depth=d, std=s) for k, d, s in stds])
     claims = {c.id: (c.ours, c.verdict) for c in layer_responses.claims_from(p, rows)}

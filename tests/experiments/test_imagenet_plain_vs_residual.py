@@ -6,14 +6,16 @@ import pandas as pd
 import pytest
 
 from resnetlib import paper
-from resnetlib.config import ConfigError, load_yaml, validate
+from resnetlib.config import ConfigError, deep_merge, load_yaml, validate
 from resnetlib.data import DataNotFoundError
 from resnetlib.experiments import imagenet_plain_vs_residual as exp
 from resnetlib.reproduce import params_file_for
 
 NOT_MEASURABLE = "not measurable at this scale"
-TINY = dict(dataset="synthetic", train_size=32, test_size=8, batch_size=8, iterations=2, milestones=[1],
-            eval_every=1, image_size=16, scale=(16, 20), crop=16, eval_batch_size=8, device="cpu", threads=1)
+TINY = dict(stand_in={"dataset": "synthetic", "image_size": 16}, device="cpu",
+            train={"data": {"name": "imagefolder", "train_size": 32, "test_size": 8, "scale": [16, 20], "crop": 16},
+                   "optim": {"batch_size": 8, "iterations": 2, "milestones": [1]}, "eval_every": 1,
+                   "eval_batch_size": 8, "threads": 1})
 
 
 def test_tiny_run_exports_trains_and_reuses(tmp_path):
@@ -44,12 +46,13 @@ def final_table(plain18, plain34, res18, res34):
 
 def cpu_params(**extra):
     data = load_yaml(params_file_for("imagenet_plain_vs_residual", "cpu"))
-    return validate(exp.Params, {**data, "profile": "cpu", **extra})
+    return validate(exp.Params, deep_merge({**data, "profile": "cpu"}, extra))
 
 
 def test_claims_follow_the_measurements():
     params = cpu_params()
     assert params.epochs() >= 3 and not params.at_paper_scale()
+    assert params.base_config().optim.milestones == [100, 150]  # fractions of the 200 iterations
     verdicts = {c.id: c.verdict for c in exp.claims_from(params, final_table(10, 14, 9, 7))}
     assert verdicts["fig4_plain_degradation"] == "reproduced"
     assert verdicts["fig4_resnet_deeper_lower_train_error"] == "reproduced"
@@ -57,14 +60,14 @@ def test_claims_follow_the_measurements():
     assert verdicts["table2_plain34_top1"] == NOT_MEASURABLE
     verdicts = {c.id: c.verdict for c in exp.claims_from(params, final_table(10, 10.5, 9, 9))}
     assert verdicts["fig4_plain_degradation"] == "not reproduced"
-    short = cpu_params(iterations=50, milestones=[25])
+    short = cpu_params(train={"optim": {"iterations": 50, "milestones": [25]}})
     assert {c.verdict for c in exp.claims_from(short, final_table(10, 14, 9, 7))} == {NOT_MEASURABLE}
 
 
 def test_paper_profile_compares_table2():
     data = load_yaml(params_file_for("imagenet_plain_vs_residual", "paper"))
     params = validate(exp.Params, {**data, "profile": "paper"})
-    assert params.at_paper_scale() and params.milestones == [150_000, 300_000]
+    assert params.at_paper_scale() and params.base_config().optim.milestones == [150_000, 300_000]
     top1 = {f"{k}{d}": paper.value(f"table2.top1.{k}{d}") for k in ("plain", "resnet") for d in (18, 34)}
     final = final_table(*(top1[n] - 3 for n in ("plain18", "plain34", "resnet18", "resnet34")))
     claims = {c.id: c.verdict for c in exp.claims_from(params, final)}
@@ -73,11 +76,13 @@ def test_paper_profile_compares_table2():
 
 def test_validation_and_missing_imagenet(tmp_path):
     with pytest.raises(ConfigError, match="crop"):
-        validate(exp.Params, {"crop": 48})
-    with pytest.raises(ConfigError, match="val_size"):
-        validate(exp.Params, {"val_size": 100})
+        validate(exp.Params, {"train": {"data": {"crop": 48}}})
+    with pytest.raises(ConfigError, match="val_size"):  # class folders test on val/: no val_size, no padding
+        validate(exp.Params, {"train": {"data": {"val_size": 100}}})
+    with pytest.raises(ConfigError, match="class folders"):
+        validate(exp.Params, {"train": {"data": {"name": "fashion_mnist"}}})
     with pytest.raises(ConfigError, match="Table 1"):
         validate(exp.Params, {"depths": [20]})
-    params = exp.Params(dataset="imagefolder", data_root=str(tmp_path / "nowhere"))
+    params = exp.Params(stand_in=None, data_root=str(tmp_path / "nowhere"))
     with pytest.raises(DataNotFoundError, match="train"):
         exp.class_folders(params)

@@ -13,8 +13,9 @@ from resnetlib.experiments import resnet1202 as exp
 from resnetlib.reproduce import params_file_for
 
 NOT_MEASURABLE = "not measurable at this scale"
-TINY = dict(dataset="synthetic", train_size=32, test_size=16, batch_size=8, iterations=2, milestones=[1],
-            eval_every=1, shallow_depth=8, deep_depth=14, memory_depths=[8, 14], device="cpu", threads=1)
+TINY = dict(train={"data": {"name": "synthetic", "train_size": 32, "test_size": 16},
+                   "optim": {"batch_size": 8, "iterations": 2, "milestones": [1]}, "eval_every": 1, "threads": 1},
+            shallow_depth=8, deep_depth=14, memory_depths=[8, 14], device="cpu")
 
 
 def test_activation_bytes_counts_saved_activations_not_weights():

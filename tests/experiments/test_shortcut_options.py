@@ -14,8 +14,10 @@ from resnetlib.reproduce import params_file_for
 from resnetlib.train.runs import run_dir_for
 
 NOT_MEASURABLE = "not measurable at this scale"
-TINY = dict(dataset="synthetic", train_size=32, test_size=16, batch_size=8, iterations=2, milestones=[1],
-            eval_every=1, depth=8, device="cpu", threads=1)
+TINY_TRAIN = {"data": {"name": "synthetic", "train_size": 32, "test_size": 16},
+              "optim": {"batch_size": 8, "iterations": 2, "milestones": [1]}, "eval_every": 1, "threads": 1}
+TINY = dict(train=TINY_TRAIN, depth=8, device="cpu")
+FOLDERS = {"name": "imagefolder", "train_size": 32, "test_size": 16, "scale": [16, 20], "crop": 16}
 
 
 def test_tiny_cifar_run_writes_files_and_shares_the_cache(tmp_path):
@@ -43,8 +45,10 @@ def test_tiny_cifar_run_writes_files_and_shares_the_cache(tmp_path):
 
 
 def test_tiny_imagenet_family_run_on_exported_class_folders(tmp_path):
-    params = exp.Params(**{**TINY, "depth": 18}, model_family="imagenet", image_size=16, scale=(16, 20), crop=16,
-                        eval_batch_size=8, output_dir=str(tmp_path / "out"), runs_dir=str(tmp_path / "runs"))
+    train = {**TINY_TRAIN, "data": FOLDERS, "eval_batch_size": 8}
+    params = exp.Params(**{**TINY, "depth": 18, "train": train}, stand_in={"dataset": "synthetic", "image_size": 16},
+                        output_dir=str(tmp_path / "out"), runs_dir=str(tmp_path / "runs"))
+    assert params.model_family() == "imagenet" and params.model_names() == ("resnet18", "plain18")
     results = exp.run(params)
     assert (tmp_path / "runs" / "exports" / "synthetic-16px-train32-val16" / "export.json").exists()
     assert "exported from synthetic" in results["data_source"]
@@ -69,8 +73,8 @@ def final_table(plain, a, b, c):
 
 
 def cpu_scale(**extra):
-    return exp.Params(dataset="fashion_mnist", train_size=10_000, test_size=2000, batch_size=128, iterations=312,
-                      milestones=[156, 234], **extra)
+    return exp.Params(train={"data": {"name": "fashion_mnist", "train_size": 10_000, "test_size": 2000},
+                             "optim": {"batch_size": 128, "iterations": 312, "milestones": [156, 234]}}, **extra)
 
 
 def paper_scale():
@@ -86,7 +90,8 @@ def test_claims_follow_the_measurements():
     assert verdicts["table3_resnet34_A_top1"] == NOT_MEASURABLE
     verdicts = {c.id: c.verdict for c in exp.claims_from(cpu_scale(), final_table(12, 12, 11, 11.5), table3)}
     assert verdicts["table3_all_options_beat_plain"] == "not reproduced"
-    short = exp.Params(dataset="fashion_mnist", train_size=10_000, iterations=100, milestones=[50])
+    short = exp.Params(train={"data": {"name": "fashion_mnist", "train_size": 10_000},
+                              "optim": {"iterations": 100, "milestones": [50]}})
     verdicts = {c.id: c.verdict for c in exp.claims_from(short, final_table(20, 12, 11, 10.5), table3)}
     assert verdicts["table3_all_options_beat_plain"] == NOT_MEASURABLE  # too few epochs
 
@@ -109,11 +114,27 @@ def test_paper_profile_judges_the_ordering_and_numbers():
 def test_validation():
     with pytest.raises(ConfigError, match="6n\\+2"):
         validate(exp.Params, {"depth": 34})
+    # class folders train the Table 1 nets: CIFAR depths are refused there
     with pytest.raises(ConfigError, match="Table 1"):
-        validate(exp.Params, {"model_family": "imagenet", "depth": 20})
-    with pytest.raises(ConfigError, match="model_family"):
-        validate(exp.Params, {"dataset": "imagefolder"})
+        validate(exp.Params, {"train": {"data": {"name": "imagefolder"}}, "depth": 20})
+    with pytest.raises(ConfigError, match="stand_in"):  # a stand-in export needs class folders
+        validate(exp.Params, {"stand_in": {"dataset": "fashion_mnist"}})
     # CIFAR-10's 45k/5k split is allowed for the CIFAR-style nets, not for class folders
-    assert validate(exp.Params, {"dataset": "cifar10", "val_size": 5000}).val_size == 5000
+    params = validate(exp.Params, {"train": {"data": {"name": "cifar10", "val_size": 5000}}})
+    assert params.base_config().data.val_size == 5000 and params.model_family() == "cifar"
     with pytest.raises(ConfigError, match="val_size"):
-        validate(exp.Params, {"model_family": "imagenet", "depth": 18, "val_size": 5000})
+        validate(exp.Params, {"train": {"data": {"name": "imagefolder", "val_size": 5000}}, "depth": 18})
+    # no field of the other family exists: class-folder settings are refused for a data set on the device
+    with pytest.raises(ConfigError, match="crop"):
+        validate(exp.Params, {"train": {"data": {"crop": 32}}})
+
+
+def test_cpu_profile_shares_plain_and_option_A_runs_with_cifar_degradation():
+    from resnetlib.experiments import cifar_degradation
+
+    def cpu(module, name):
+        return validate(module.Params, {**load_yaml(params_file_for(name, "cpu")), "profile": "cpu"})
+
+    ours, theirs = cpu(exp, "shortcut_options"), cpu(cifar_degradation, "cifar_degradation")
+    for net in ("cifar_plain20", "cifar_resnet20"):
+        assert train_config(ours, net, 0) == train_config(theirs, net, 0)

@@ -1,11 +1,14 @@
 """build_index on hand-written results.json files and one failed notebook."""
 
 import json
+import shutil
+import subprocess
 from datetime import datetime, timezone
 
 import pytest
 
 from resnetlib.report import index as index_mod
+from resnetlib.train import environment
 from resnetlib.report.index import build_index
 
 ENV = {"git_commit": "abc1234", "git_dirty": True, "torch": "9.9.9", "device": "cpu (2 cores)"}
@@ -96,20 +99,40 @@ def test_counts_per_verdict(built):
     assert by_name["shortcut_options"]["verdict"] == "failed"
 
 
-def test_one_row_per_claim_with_links_and_columns(built):
+def _section(page, name):
+    return page.split(f'id="exp-{name}"')[1].split("</section>")[0]
+
+
+def test_one_section_per_experiment_with_one_row_per_claim(built):
     path, _, _ = built
     page = path.read_text()
-    body = page.split("<tbody>")[1]
-    assert body.count("<tr") == 4 + 1 + 1  # claims + failed + no results
-    for column in ["Paper", "Claim", "Notebook", "Params file", "Data set and scale", "Seed(s)", "Ours",
-                   "Paper value", "Verdict", "Reason"]:
-        assert f"<th>{column}</th>" in page
+    assert [page.count(f'id="exp-{n}"') for n in
+            ("architectures", "cifar_degradation", "shortcut_options", "layer_responses")] == [1, 1, 1, 1]
+    assert _section(page, "architectures").split("<tbody>")[1].count("<tr") == 2
+    assert _section(page, "cifar_degradation").split("<tbody>")[1].count("<tr") == 2
+    for column in ["Paper", "Claim", "Ours", "Verdict", "Reason"]:
+        assert f">{column}</th>" in page
     assert '<a href="architectures.html">architectures</a>' in page
     assert "params/cifar_degradation/cpu.yaml" in page
-    assert "10000 train images, 400 iterations" in page and "0, 1" in page
-    assert "1.8e+09" in page and "9.10" in page and "8.75" in page
     assert 'class="verdict v-reproduced"' in page and 'class="verdict v-not-reproduced"' in page
     assert "Figure 6" in page
+
+
+def test_scale_data_and_seeds_are_stated_once_per_experiment(built):
+    page = built[0].read_text()
+    section = _section(page, "cifar_degradation")
+    assert section.count("10000 train images, 400 iterations") == 1
+    assert section.count("/usr/share/datasets/fashion-mnist") == 1
+    assert "<dt>seeds</dt><dd>0, 1</dd>" in section
+    assert page.count("10000 train images, 400 iterations") == 2  # once in each of the two sections
+
+
+def test_numbers_are_formatted_for_people(built):
+    page = built[0].read_text()
+    assert "1.80 G" in page and "11.70 M" in page  # 1.8e9 and 11.7e6 as counts
+    assert "9.10" in page and "8.75" in page
+    assert "nan" not in page.lower().replace("nanosecond", "")
+    assert "1.8e+09" not in page and "1800000000" not in page
 
 
 def test_header_and_legend(built):
@@ -128,18 +151,18 @@ def test_text_is_escaped(built):
     assert "depth &lt;20&gt; not supported" in page
 
 
-def test_failed_row_shows_error_and_executed_notebook(built):
+def test_failed_section_shows_error_and_executed_notebook(built):
     page, prof = built[0].read_text(), built[2]
-    row = next(r for r in page.split("<tr") if "shortcut_options" in r)
-    assert "v-failed" in row and "notebook failed" in row
+    row = _section(page, "shortcut_options")
+    assert "v-failed" in row and ">failed</span>" in row
     assert "ValueError: depth &lt;20&gt; not supported at cell 4 (In [3])" in row
     assert str(prof / "shortcut_options.failed.ipynb") in row
     assert 'href="shortcut_options.failed.html"' in row
 
 
-def test_missing_results_is_a_visible_row(built):
+def test_missing_results_is_a_visible_section(built):
     page = built[0].read_text()
-    row = next(r for r in page.split("<tr") if "layer_responses" in r)
+    row = _section(page, "layer_responses")
     assert "no results" in row and "results.json" in row
 
 
@@ -149,6 +172,32 @@ def test_profile_is_required_when_outcomes_do_not_give_one(tmp_path):
     assert build_index(tmp_path, [], profile="smoke", environment=ENV).is_file()
 
 
-def test_git_info_without_git(monkeypatch):
-    monkeypatch.setattr(index_mod.shutil, "which", lambda name: None)
-    assert index_mod.git_info() == {"commit": "unknown", "dirty": None}
+def test_git_state_without_git(monkeypatch):
+    monkeypatch.setattr(environment.shutil, "which", lambda name: None)
+    assert environment.git_state() == {"commit": "unknown", "dirty": None}
+
+
+def _git(root, *args):
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+def test_one_rule_for_dirty_in_the_index_header_and_the_run_folders(tmp_path, monkeypatch):
+    if shutil.which("git") is None:
+        pytest.skip("no git")
+    _git(tmp_path, "init", "-q")
+    (tmp_path / ".gitignore").write_text("runs/\n")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "c")
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "metrics.csv").write_text("ignored output\n")
+    assert environment.git_state(tmp_path)["dirty"] is False  # ignored files never count
+    (tmp_path / "new_module.py").write_text("y = 2\n")
+    assert environment.git_state(tmp_path)["dirty"] is True  # an untracked source file does
+    (tmp_path / "new_module.py").unlink()
+    (tmp_path / "a.py").write_text("x = 2\n")
+    state = environment.git_state(tmp_path)
+    assert state["dirty"] is True and len(state["commit"]) == 40
+    # the index header reads the same function
+    header = index_mod.collect_environment(tmp_path)
+    assert (header["git_commit"], header["git_dirty"]) == (state["commit"], state["dirty"])

@@ -84,3 +84,36 @@ def test_example_params_files_validate():
     assert examples
     for path in examples:
         load_config(path)
+
+
+def test_milestones_may_be_fractions_of_the_iterations():
+    c = load_config(None, ["optim.iterations=312", "optim.milestones=[0.5, 0.75]"])
+    assert c.optim.milestones == [156, 234]
+    assert TrainConfig.model_validate({"optim": {"milestones": [0.5, 0.75]}}).optim.milestones == [32_000, 48_000]
+    assert load_config(None, ["optim.iterations=600000", "optim.milestones=[0.25, 0.5]"]).optim.milestones == [
+        150_000, 300_000]
+    assert load_config(None, ["optim.iterations=20", "optim.milestones=[10, 15]"]).optim.milestones == [10, 15]
+    with pytest.raises(ConfigError, match="milestones"):
+        load_config(None, ["optim.milestones=[0.75, 0.5]"])
+
+
+def test_each_data_family_has_only_its_own_fields():
+    assert TrainConfig().data.name == "cifar10" and TrainConfig().data.padding == 4
+    folders = load_config(None, ["data.name=imagefolder", "data.scale=[32, 40]", "data.crop=32"])
+    assert (folders.data.scale, folders.data.crop, folders.data.ten_crop) == ((32, 40), 32, True)
+    assert not hasattr(folders.data, "padding") and not hasattr(TrainConfig().data, "crop")
+    with pytest.raises(ConfigError, match="unknown parameter 'data.crop'"):
+        load_config(None, ["data.name=fashion_mnist", "data.crop=32"])
+    with pytest.raises(ConfigError, match="unknown parameter 'data.val_size'"):
+        load_config(None, ["data.name=imagefolder", "data.val_size=5000"])
+    with pytest.raises(ConfigError, match="did you mean 'train_size'"):
+        load_config(None, ["data.trian_size=10"])
+    with pytest.raises(ConfigError, match="crop 300 is larger"):
+        load_config(None, ["data.name=imagefolder", "data.crop=300"])
+
+
+def test_checkpoint_every_defaults_to_at_most_2000_iterations_but_not_below_eval_every():
+    assert TrainConfig().checkpoint_every == 2000
+    assert load_config(None, ["optim.iterations=312", "eval_every=26"]).checkpoint_every == 312
+    assert load_config(None, ["optim.iterations=600000", "eval_every=10000"]).checkpoint_every == 10_000
+    assert load_config(None, ["optim.iterations=312", "checkpoint_every=52"]).checkpoint_every == 52

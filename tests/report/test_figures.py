@@ -1,0 +1,59 @@
+"""Figures: every legend sits outside its axes, so it cannot cover a data point."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from resnetlib.report import figures  # noqa: E402
+
+
+def _curves():
+    rows = [{"kind": k, "depth": d, "seed": 0, "iteration": i, "train_error": 50 - i + d / 10,
+             "test_error": 55 - i} for k in ("plain", "resnet") for d in (20, 32) for i in (4, 8, 12)]
+    return pd.DataFrame(rows)
+
+
+def _architectures():
+    return pd.DataFrame({"layers": [18, 34, 20, 110], "family": ["imagenet", "imagenet", "cifar", "cifar"],
+                         "params": [11.7e6, 21.8e6, 0.27e6, 1.7e6], "macs": [1.8e9, 3.6e9, 4e7, 2.5e8],
+                         "paper_params": [None, None, 0.27e6, 1.7e6], "paper_macs": [1.8e9, 3.6e9, None, None]})
+
+
+def _responses():
+    return pd.DataFrame([{"model": m, "layer": i, "std": 1.0 + i / 10} for m in ("plain-20", "ResNet-20")
+                         for i in range(1, 20)])
+
+
+def _shortcuts():
+    return pd.DataFrame({"option": ["plain", "A", "B", "C"], "train_error": [10, 9, 8, 7],
+                         "test_error": [12, 11, 10, 9], "params": [0.27e6, 0.27e6, 0.28e6, 0.3e6]})
+
+
+def _memory():
+    return pd.DataFrame({"depth": [110, 110, 1202, 1202], "activation_checkpointing": [False, True] * 2,
+                         "activation_bytes_per_image": [2**22, 2**20, 2**25, 2**23]})
+
+
+@pytest.mark.parametrize("draw", [
+    lambda: figures.cost_against_depth(_architectures()),
+    lambda: figures.error_curves(_curves()),
+    lambda: figures.response_stds(_responses()),
+    lambda: figures.shortcut_options(_shortcuts(), {"plain": 28.54, "A": 25.03, "B": 24.52, "C": 24.19}),
+    lambda: figures.activation_memory(_memory()),
+], ids=["cost", "curves", "responses", "shortcuts", "memory"])
+def test_legends_do_not_cover_the_axes(draw):
+    fig = draw()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = [(ax, ax.get_legend()) for ax in fig.axes if ax.get_legend() is not None]
+    assert legends, "the figure has no legend"
+    for ax, legend in legends:
+        box = legend.get_window_extent(renderer)
+        assert box.x0 > ax.get_window_extent(renderer).x1, f"legend of '{ax.get_title()}' is inside its axes"
+        for other in fig.axes:  # nor over another panel
+            assert not box.overlaps(other.get_window_extent(renderer)), (ax.get_title(), other.get_title())
+    plt.close(fig)
