@@ -387,6 +387,9 @@ class _Run:
     kernel_name: str
     timeout: int | None
     progress: bool
+    #: Experiments whose runs the run queue (``--jobs``) trained first, with ``force`` if asked: their
+    #: notebooks then load those runs instead of forcing them again.
+    pretrained: frozenset[str] = frozenset()
 
     def say(self, text: str) -> None:
         if self.progress:
@@ -548,7 +551,7 @@ def _now() -> datetime:
 
 def _parameters(inject: dict[str, Any], run: _Run, slot: _Slot) -> dict[str, Any]:
     parameters = {**inject, "profile": run.profile, "output_dir": str(slot.out_dir.resolve())}
-    return {**parameters, "force": True} if run.force else parameters
+    return {**parameters, "force": True} if run.force and slot.name not in run.pretrained else parameters
 
 
 def _run_one(run: _Run, name: str, inject: dict[str, Any]) -> Outcome:
@@ -648,8 +651,12 @@ def run_profile(
     kernel_name: str = KERNEL_NAME,
     execution_timeout: int | None = None,
     environment: dict[str, Any] | None = None,
+    jobs: int = 1,
 ) -> list[Outcome]:
     """Validate all selected experiments, then execute, render and index them; returns this run's outcomes.
+
+    ``jobs`` > 1 first trains the experiments' planned runs that many at a time in separate processes
+    (:func:`_pretrain`); the notebooks then find them in the run cache.
 
     A failing notebook does not stop the others. The index (``reports_dir/PROFILE/index.html``) lists
     this run's notebooks and, after an ``--only`` run, the other notebooks' last outcomes (marked as
@@ -669,11 +676,46 @@ def run_profile(
         timeout=execution_timeout, progress=progress,
     )
     run.profile_dir.mkdir(parents=True, exist_ok=True)
+    if jobs > 1:
+        run = _pretrain(run, validated, jobs, params_model_for or default_params_model)
     outcomes = _run_all(run, validated)
     index = build_index(run.profile_dir.parent, _listed(run, outcomes, only), profile=profile,
                         environment=environment)
     run.say(_closing_line(outcomes, index))
     return outcomes
+
+
+# --------------------------------------------------------------------------------------------- --jobs
+def planned_runs(run: _Run, validated: dict[str, dict[str, Any]],
+                 params_model_for: ParamsModelFor) -> dict[str, list[tuple[Path, Any]]]:
+    """``{experiment: [(runs folder, TrainConfig), ...]}`` for the experiments whose module says what it will
+    train (``planned_runs(params)``); the others train inside their notebooks as before."""
+    out = {}
+    for name, inject in validated.items():
+        module = importlib.import_module(f"resnetlib.experiments.{name}")
+        if not hasattr(module, "planned_runs"):
+            continue
+        params = validate(params_model_for(name), {**inject, "profile": run.profile}, source=name)
+        configs = module.planned_runs(params)
+        if configs:
+            out[name] = [(params.runs_path(), config) for config in configs]
+    return out
+
+
+def _pretrain(run: _Run, validated: dict[str, dict[str, Any]], jobs: int,
+              params_model_for: ParamsModelFor) -> _Run:
+    """Train the union of the notebooks' planned runs, ``jobs`` at a time, before any notebook runs
+    (``resnetlib.run_queue``); returns the run with those experiments marked as pretrained."""
+    from .run_queue import train_queue
+
+    planned = planned_runs(run, validated, params_model_for)
+    by_folder: dict[Path, list[Any]] = {}
+    for runs in planned.values():
+        for runs_dir, config in runs:
+            by_folder.setdefault(runs_dir, []).append(config)
+    for runs_dir, configs in by_folder.items():
+        train_queue(configs, runs_dir, jobs, force=run.force, say=run.say)
+    return dataclasses.replace(run, pretrained=frozenset(planned))
 
 
 # --------------------------------------------------------------------------------------------- CLI
@@ -688,9 +730,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--reports-dir", type=Path, default=None,
                         help="root of the reports; PROFILE/ is created inside "
                         f"(default: {_display_path(REPORTS_DIR)})")
+    parser.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                        help="train up to N runs at once, each in its own process (CPU: cores/N threads each; "
+                        "CUDA: N processes share the card) before the notebooks run (default: 1)")
     parser.add_argument("--list", action="store_true",
                         help="list the experiments and their params files, run nothing")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    """argparse type of ``--jobs``: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _list(profile: str) -> int:
@@ -712,9 +765,12 @@ def main(args: argparse.Namespace) -> int:
     if getattr(args, "list", False):
         return _list(args.profile)
     try:
-        outcomes = run_profile(args.profile, only=args.only, force=args.force, reports_dir=args.reports_dir)
+        outcomes = run_profile(args.profile, only=args.only, force=args.force, reports_dir=args.reports_dir,
+                               jobs=getattr(args, "jobs", 1))
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from .cli import one_line
+
+        print(f"resnetlib reproduce: {one_line(exc)}", file=sys.stderr)
         return 2
     return 0 if all(o.ok for o in outcomes) else 1
 

@@ -58,3 +58,16 @@ def test_the_test_command_needs_nothing_beyond_the_test_extra():
     assert " -n " in recipe and "--dist loadfile" in recipe and "--no-loadscope-reorder" in recipe
     extra = {name_of(r): r for r in pyproject()["project"]["optional-dependencies"]["test"]}
     assert "pytest" in extra and extra.get("pytest-xdist", "").endswith(">=3.8")
+
+
+def test_torch_pins_satisfy_the_tested_range_of_pyproject():
+    """environment.yml pins one tested torch/torchvision; pyproject's range (what was tested) must hold it."""
+    from packaging.requirements import Requirement
+
+    ranges = {name_of(r): Requirement(r).specifier for r in pyproject()["project"]["dependencies"]}
+    pip = next(d["pip"] for d in environment()["dependencies"] if isinstance(d, dict))
+    pins = [Requirement(p) for p in pip if p.startswith("torch")]
+    assert {p.name for p in pins} == {"torch", "torchvision"}
+    for pin in pins:
+        (version,) = [s.version for s in pin.specifier]
+        assert version in ranges[pin.name], f"{pin} is outside pyproject's {pin.name}{ranges[pin.name]}"

@@ -14,8 +14,10 @@ paper's registry (``number_claim``) or from a measured effect (``statement_claim
 
 from __future__ import annotations
 
+import ast
 import json
 import platform
+import types
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -46,8 +48,13 @@ class ExperimentParams(StrictModel):
 
     @classmethod
     def from_namespace(cls, namespace: Mapping[str, Any]):
-        """Validate the notebook's parameter variables (those named like fields) into this model."""
-        data = {k: namespace[k] for k in cls.model_fields if k in namespace}
+        """Validate the notebook's parameter variables into this model.
+
+        A name given as a parameter that is not a field (``papermill -p depthz 20``: papermill itself only
+        warns) is passed on too, so that validation fails naming it and the closest field.
+        """
+        names = set(cls.model_fields) | _parameter_names(namespace)
+        data = {k: namespace[k] for k in names if k in namespace}
         return validate(cls, data, source=f"{cls.__module__.rsplit('.', 1)[-1]} parameters")
 
     def experiment_name(self) -> str:
@@ -77,6 +84,39 @@ class ExperimentParams(StrictModel):
         for name, info in cls.model_fields.items():
             lines.append(_assignment(name, defaults[name], info.description))
         return "\n".join(lines)
+
+
+#: What IPython puts into a notebook's namespace besides the user's variables.
+IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
+
+
+def _parameter_names(namespace: Mapping[str, Any]) -> set[str]:
+    """Names the notebook's parameter cells assign.
+
+    In a kernel, IPython's input history (``In``) holds every executed cell: the names assigned in those
+    that start with ``# Parameters`` (the tagged cell and the one papermill injects), so variables of
+    later cells in an interactive session are not mistaken for parameters. Elsewhere, every variable that
+    is not IPython's own, a module, a function, a class or a ``_`` name.
+    """
+    history = namespace.get("In")
+    if isinstance(history, list):
+        cells = [c for c in history if isinstance(c, str) and c.lstrip().startswith("# Parameters")]
+        return {name for cell in cells for name in _assigned_names(cell)}
+    return {
+        k for k, v in namespace.items()
+        if not k.startswith("_") and k not in IPYTHON_NAMES
+        and not isinstance(v, types.ModuleType | types.FunctionType | types.BuiltinFunctionType | type)
+    }
+
+
+def _assigned_names(source: str) -> set[str]:
+    """Top-level ``name = ...`` targets of a cell (empty if it does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    assigns = [node for node in tree.body if isinstance(node, ast.Assign)]
+    return {t.id for node in assigns for t in node.targets if isinstance(t, ast.Name)}
 
 
 def _literal(value: Any) -> str:

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field
 
 from .. import paper
 from ..models.cifar import blocks_per_stage
+from ..train import TrainConfig
 from .base import Claim, Measured, Outcome, number_claim, run_experiment
 from .training import (
     Lower,
@@ -24,6 +25,7 @@ from .training import (
     final_value,
     metric_rows,
     train,
+    train_config,
 )
 
 #: Table 6 reports the best of 5 runs; mean +- std of ResNet-110 is 6.61 +- 0.16.
@@ -45,14 +47,22 @@ class Params(TrainingParams):
     depths: CifarDepths = Field(default_factory=lambda: [20, 32], min_length=1, description="6n+2 depths")
 
 
+def nets(params: Params) -> list[tuple[str, int, int]]:
+    """(kind, depth, seed) of every run: plain and residual nets of every depth (Fig. 6 left, middle)."""
+    return [(kind, depth, seed) for depth in params.depths for kind in ("plain", "resnet") for seed in params.seeds]
+
+
+def planned_runs(params: Params) -> list[TrainConfig]:
+    """The configurations ``measure`` trains (the run queue of ``reproduce --jobs`` trains them first)."""
+    return [train_config(params, f"cifar_{kind}{depth}", seed) for kind, depth, seed in nets(params)]
+
+
 def train_all(params: Params) -> pd.DataFrame:
     """Train plain and residual nets of every depth and seed; one row per evaluation."""
     rows = []
-    for depth in params.depths:
-        for kind in ("plain", "resnet"):
-            for seed in params.seeds:
-                result = train(params, f"cifar_{kind}{depth}", seed)
-                rows += metric_rows(result, kind=kind, depth=depth, seed=seed)
+    for kind, depth, seed in nets(params):
+        result = train(params, f"cifar_{kind}{depth}", seed)
+        rows += metric_rows(result, kind=kind, depth=depth, seed=seed)
     return pd.DataFrame(rows)
 
 

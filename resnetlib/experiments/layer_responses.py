@@ -14,7 +14,7 @@ from pydantic import Field
 
 from .. import data as datasets
 from ..analysis import layer_response_std
-from ..train import cached_fit
+from ..train import TrainConfig, cached_fit
 from .base import Claim, Measured, Outcome, run_experiment, statement_claim
 from .cifar_degradation import CifarDepths
 from .training import MIN_EPOCHS, TrainingParams, data_source, net_label, train_config
@@ -28,19 +28,28 @@ class Params(TrainingParams):
     resnet_depths: CifarDepths = Field(default_factory=lambda: [20, 32], description="paper: 20, 56, 110")
 
 
+def nets(params: Params) -> list[tuple[str, int, int]]:
+    """(kind, depth, seed) of every net whose responses Fig. 7 compares."""
+    kinds = [("plain", d) for d in params.plain_depths] + [("resnet", d) for d in params.resnet_depths]
+    return [(kind, depth, seed) for kind, depth in kinds for seed in params.seeds]
+
+
+def planned_runs(params: Params) -> list[TrainConfig]:
+    """The configurations ``measure`` trains (the run queue of ``reproduce --jobs`` trains them first)."""
+    return [train_config(params, f"cifar_{kind}{depth}", seed) for kind, depth, seed in nets(params)]
+
+
 def measure_responses(params: Params) -> pd.DataFrame:
     """One row per (model, seed, layer): the response std on the test set."""
     rows = []
-    nets = [("plain", d) for d in params.plain_depths] + [("resnet", d) for d in params.resnet_depths]
     test_batches = None
-    for kind, depth in nets:
-        for seed in params.seeds:
-            result = cached_fit(train_config(params, f"cifar_{kind}{depth}", seed), params.runs_path())
-            test_batches = test_batches or _test_batches(params, seed)  # reuses the degradation notebook's nets
-            model = result.load_model("cpu")
-            for layer, std in enumerate(layer_response_std(model, test_batches()), start=1):
-                rows.append({"model": net_label(kind, depth), "kind": kind, "depth": depth, "seed": seed,
-                             "layer": layer, "std": std, "run_dir": str(result.run_dir)})
+    for (kind, depth, seed), config in zip(nets(params), planned_runs(params)):
+        result = cached_fit(config, params.runs_path())
+        test_batches = test_batches or _test_batches(params, seed)  # reuses the degradation notebook's nets
+        model = result.load_model("cpu")
+        for layer, std in enumerate(layer_response_std(model, test_batches()), start=1):
+            rows.append({"model": net_label(kind, depth), "kind": kind, "depth": depth, "seed": seed,
+                         "layer": layer, "std": std, "run_dir": str(result.run_dir)})
     return pd.DataFrame(rows)
 
 

@@ -25,11 +25,13 @@ from .. import models, paper
 from ..analysis import count_params
 from ..analysis.memory import CudaPeak, activation_bytes
 from ..devices import resolve_device
+from ..train import TrainConfig
 from ..train.loop import RunResult
 from .architectures import params_claim
 from .base import Claim, Measured, Outcome, run_experiment, statement_claim
 from .cifar_degradation import TABLE6_TOLERANCE, CifarDepth, CifarDepths, table6_error_claims
-from .training import PROTOCOL, TrainingParams, data_source, final_errors, median_speed, metric_rows, train
+from .training import (PROTOCOL, TrainingParams, data_source, final_errors, median_speed, metric_rows, train,
+                       train_config)
 
 #: The paper's pair.
 PAPER_DEPTHS = (110, 1202)
@@ -102,16 +104,28 @@ def memory_row(params: Params, depth: int, checkpointing: bool, device: torch.de
 
 
 # ----------------------------------------------------------------------------------------------- training
-def train_all(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train the shallow and the deep net for every seed: (curves, one row per run)."""
-    rows, runs = [], []
+def nets(params: Params) -> list[tuple[int, int, dict]]:
+    """(depth, seed, model options) of every run: the shallow and the deep net (checkpointed if asked)."""
+    out = []
     for depth in (params.shallow_depth, params.deep_depth):
         options = {"activation_checkpointing": True} if (
             depth == params.deep_depth and params.activation_checkpointing) else {}
-        for seed in params.seeds:
-            result = train(params, f"cifar_resnet{depth}", seed, **options)
-            runs.append(run_row(result, depth, seed, bool(options)))
-            rows += metric_rows(result, kind="resnet", depth=depth, seed=seed)
+        out += [(depth, seed, options) for seed in params.seeds]
+    return out
+
+
+def planned_runs(params: Params) -> list[TrainConfig]:
+    """The configurations ``measure`` trains (the run queue of ``reproduce --jobs`` trains them first)."""
+    return [train_config(params, f"cifar_resnet{depth}", seed, **options) for depth, seed, options in nets(params)]
+
+
+def train_all(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train the shallow and the deep net for every seed: (curves, one row per run)."""
+    rows, runs = [], []
+    for depth, seed, options in nets(params):
+        result = train(params, f"cifar_resnet{depth}", seed, **options)
+        runs.append(run_row(result, depth, seed, bool(options)))
+        rows += metric_rows(result, kind="resnet", depth=depth, seed=seed)
     return pd.DataFrame(rows), pd.DataFrame(runs)
 
 

@@ -28,11 +28,12 @@ from .. import models, paper
 from ..analysis import count_params
 from ..models.cifar import blocks_per_stage
 from ..models.imagenet import default_shortcut
+from ..train import TrainConfig
 from ..train.config import FolderData
 from .base import Claim, Measured, Outcome, compare_claim, number_claim, run_experiment, statement_claim
 from .class_folders import ClassFolderParams, StandIn, class_folders, folder_data, folder_source
 from .imagenet_plain_vs_residual import table1_depth
-from .training import MARGIN, data_source, metric_rows, train, trained_enough
+from .training import MARGIN, data_source, metric_rows, train, train_config, trained_enough
 from .training import final_errors as final_errors_by
 
 OPTIONS = ("A", "B", "C")
@@ -134,20 +135,34 @@ def train_all(params: Params) -> tuple[pd.DataFrame, dict[str, int], Path | None
     Returns one row per evaluation, the input (channels, classes) the nets were built for, and the
     class folders they trained on (None for the CIFAR-style nets).
     """
-    resnet, plain = params.model_names()
     root = class_folders(params) if params.model_family() == "imagenet" else None
     data = folder_data(params, root) if root is not None else None
     rows, shape = [], {}
+    for option, name, opts, seed in nets(params):
+        result = train(params, name, seed, data=data, **opts)
+        shape = {"in_channels": result.summary["in_channels"], "num_classes": result.summary["num_classes"]}
+        rows += metric_rows(result, option=option, kind="plain" if option == "plain" else "resnet",
+                            depth=params.depth, seed=seed)
+    return pd.DataFrame(rows), shape, root
+
+
+def nets(params: Params) -> list[tuple[str, str, dict[str, Any], int]]:
+    """(option, model name, model options, seed) of every run: the plain net and options A, B, C."""
+    resnet, plain = params.model_names()
+    out = []
     for option in ("plain", *OPTIONS):
-        name = plain if option == "plain" else resnet
         # The default option is not passed, so these runs share the cache with the other notebooks' nets.
         opts = {} if option in ("plain", params.default_option()) else {"shortcut": option}
-        for seed in params.seeds:
-            result = train(params, name, seed, data=data, **opts)
-            shape = {"in_channels": result.summary["in_channels"], "num_classes": result.summary["num_classes"]}
-            rows += metric_rows(result, option=option, kind="plain" if option == "plain" else "resnet",
-                                depth=params.depth, seed=seed)
-    return pd.DataFrame(rows), shape, root
+        out += [(option, plain if option == "plain" else resnet, opts, seed) for seed in params.seeds]
+    return out
+
+
+def planned_runs(params: Params) -> list[TrainConfig]:
+    """The CIFAR-style configurations ``measure`` trains, for the run queue of ``reproduce --jobs``; none for
+    the ImageNet-style nets, whose class folders are exported by the notebook itself (they train there)."""
+    if params.model_family() == "imagenet":
+        return []
+    return [train_config(params, name, seed, **opts) for _, name, opts, seed in nets(params)]
 
 
 def final_errors(curves: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import torchvision
 from torch import nn
 
 from .blocks import SHORTCUTS, BasicBlock, Bottleneck, ShortcutA
-from .cifar import PAPER_DEPTHS, PLAIN_DEPTHS, CifarResNet, cifar_plain, cifar_resnet
+from .cifar import PAPER_DEPTHS, PLAIN_DEPTHS, CifarResNet, blocks_per_stage, cifar_plain, cifar_resnet
 from .imagenet import CONFIGS, ResNet, plain, resnet
 
 __all__ = [
@@ -77,7 +77,9 @@ def family(name: str) -> str:
     """'cifar', 'imagenet' or 'vgg': which input size and data the net was designed for."""
     if name in _FAMILY:
         return _FAMILY[name]
-    if _CIFAR_PATTERN.match(name):
+    match = _CIFAR_PATTERN.match(name)
+    if match:
+        blocks_per_stage(int(match.group(2)))  # a 6n+2 depth, checked at configuration time (Sec. 4.2)
         return "cifar"
     raise ValueError(_unknown(name))
 

@@ -25,10 +25,19 @@ __all__ = [
     "OptimConfig",
     "TrainConfig",
     "load_config",
+    "PRESENTATION_ONLY",
+    "DATA_CHANNELS",
 ]
 
 #: The longest interval between checkpoints when ``checkpoint_every`` is not given.
 CHECKPOINT_EVERY = 2000
+
+#: Top-level settings that change how a run is shown or saved, never what it computes (not hashed into
+#: the run cache's key; free to change when a run is resumed).
+PRESENTATION_ONLY = frozenset({"log", "threads", "checkpoint_every"})
+
+#: Image channels of each data set, known before any file is read (the net's first layer must fit).
+DATA_CHANNELS = {"cifar10": 3, "fashion_mnist": 1, "synthetic": 3, "imagefolder": 3}
 
 DeviceDatasetName = Literal["cifar10", "fashion_mnist", "synthetic"]
 DatasetName = Literal["cifar10", "fashion_mnist", "synthetic", "imagefolder"]
@@ -209,6 +218,19 @@ class TrainConfig(StrictModel):
         if v != "auto" and not (v == "cpu" or v == "cuda" or v.startswith("cuda:") or v == "mps"):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {v!r}")
         return v
+
+    @model_validator(mode="after")
+    def _net_fits_data(self) -> "TrainConfig":
+        """A VGG net on 1-channel Fashion-MNIST fails here, not after the data is read."""
+        channels = DATA_CHANNELS[self.data.name]
+        try:
+            self.model.build_options(num_classes=10, in_channels=channels)
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc}; data {self.data.name!r} has {channels} channel(s): choose a cifar_resnet/cifar_plain "
+                "net or a 3-channel data set"
+            ) from None
+        return self
 
     @model_validator(mode="after")
     def _fp16_needs_cuda(self) -> "TrainConfig":

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from .. import data as datasets
 from .. import models
+from ..config import ConfigError
 from ..data.loader import imagefolder_training_data
 from ..data.training import TrainingData, device_training_data
 from ..devices import autocast as autocast_factory
@@ -34,7 +35,8 @@ from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum, barrier, init_distributed, shutdown
 from .environment import describe_environment
 from .evaluation import evaluate
-from .run_folder import RunFolder, RunFolderError, open_run_folder
+from .lock import RunLock
+from .run_folder import RunFolder, RunFolderError, open_run_folder, run_folder_path
 from .schedule import learning_rate, warmup_finished
 
 __all__ = [
@@ -45,7 +47,7 @@ OnEvaluation = Callable[[dict[str, float]], None]
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite; earlier checkpoints are kept."""
+    """The loss or the training state became NaN or infinite; the kept (finite) checkpoints are untouched."""
 
 
 @dataclass
@@ -97,6 +99,7 @@ class Run:
     acc: torch.Tensor
     bad_iteration: torch.Tensor  # the first iteration whose loss was not finite, or -1
     net: nn.Module | None = None  # what trains: ``model``, DDP-wrapped and/or compiled
+    lr_at: dict[int, float] = field(default_factory=dict)  # lr of each iteration since the last finite check
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
 
@@ -117,23 +120,36 @@ def fit(
     run_dir: str | Path | None = None,
     resume: bool = False,
     on_evaluation: OnEvaluation | None = None,
+    allow_config_change: bool = False,
 ) -> RunResult:
     """Train ``config`` into ``run_dir`` (``runs/<model>-<timestamp>`` if None) and return the result.
 
     With ``resume=True`` the run continues from ``run_dir/checkpoints/last.pt`` and ends exactly where
     an uninterrupted run would. Without it, a folder that already holds a run is refused rather than
-    overwritten.
+    overwritten, and resuming with other result-changing settings than the folder's config.yaml is
+    refused unless ``allow_config_change`` (then recorded in the folder). The folder is locked for the
+    whole run (``RunLockedError`` names the process holding it).
     """
-    info = init_distributed(resolve_device(config.device).type)
+    info = init_distributed(_checked_device(config.device).type)
     try:
-        return _fit(config, run_dir, resume, on_evaluation, info)
+        path = run_folder_path(config, run_dir)
+        with RunLock(path) if info.is_main else contextlib.nullcontext():
+            folder = open_run_folder(config, path, resume, info.is_main, allow_config_change)
+            return _fit(config, folder, resume, on_evaluation, info)
     finally:
         shutdown(info)
 
 
-def _fit(config, run_dir, resume, on_evaluation, info: DistInfo) -> RunResult:
+def _checked_device(name: str) -> torch.device:
+    """The configured device, or a ConfigError (a bad input) before any data is read."""
+    try:
+        return resolve_device(name)
+    except RuntimeError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _fit(config, folder: RunFolder, resume, on_evaluation, info: DistInfo) -> RunResult:
     device = use_device(config.device, info)
-    folder = open_run_folder(config, run_dir, resume, writer=info.is_main)
     configure_torch(config, device)
     run = _set_up(config, info, device, folder)
     if resume:
@@ -275,9 +291,11 @@ def _train(run: Run, on_evaluation: OnEvaluation | None) -> None:
 
 
 def _set_learning_rate(run: Run) -> float:
+    """Set and remember this iteration's lr (a divergence names the lr that was actually in force)."""
     lr = learning_rate(run.state.iteration, run.config.optim, run.state.warmup_done)
     for group in run.optimizer.param_groups:
         group["lr"] = lr
+    run.lr_at[run.state.iteration] = lr
     return lr
 
 
@@ -356,15 +374,30 @@ def _check_warmup(run: Run) -> None:
 
 
 def _raise_if_nonfinite(run: Run) -> None:
+    """Stop at the first non-finite loss since the last check, naming its iteration and lr."""
     bad = int(run.bad_iteration.item())
     if bad >= 0:
-        optim, end = run.config.optim, run.state.warmup_end
-        warmed_up = optim.warmup.mode != "until_error" or (end is not None and bad >= end)
-        lr = learning_rate(bad, optim, warmed_up)
-        raise NonFiniteLossError(
-            f"the training loss became NaN or infinite at iteration {bad} (lr {lr:g}); the run stopped and "
-            "its earlier checkpoints are kept. Lower the lr, enable warm-up, or check the input data."
-        )
+        raise NonFiniteLossError(_divergence_message(run, "the training loss became NaN or infinite", bad))
+    last = run.state.iteration - 1  # kept for _raise_if_state_nonfinite; older lrs are no longer needed
+    run.lr_at = {last: run.lr_at[last]} if last in run.lr_at else {}
+
+
+def _divergence_message(run: Run, what: str, iteration: int) -> str:
+    """One line: what diverged, where, at which lr, and how to resume from the kept checkpoint."""
+    lr = run.lr_at.get(iteration, math.nan)
+    return (
+        f"{what} at iteration {iteration} (lr {lr:g}); the run stopped and was not saved there: its kept "
+        f"checkpoints are finite. Resume from them at a lower lr (--resume --run-dir {run.folder.path} "
+        "--set optim.lr=... --allow-config-change), enable warm-up, or check the input data."
+    )
+
+
+def _raise_if_state_nonfinite(run: Run) -> None:
+    """A finite loss can still come with NaN weights, momentum or BN statistics: never save those."""
+    bad = ckpt.nonfinite_tensors({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict()})
+    if bad:
+        what = f"{len(bad)} tensors of the training state (e.g. {bad[0]}) became NaN or infinite"
+        raise NonFiniteLossError(_divergence_message(run, what, run.state.iteration - 1))
 
 
 def _evaluate_interval(run: Run, clock: IntervalClock, lr: float, bar, on_evaluation: OnEvaluation | None):
@@ -408,10 +441,12 @@ def _evaluation_row(run: Run, lr: float, images_per_s: float) -> dict[str, float
 
 
 def _save_checkpoint(run: Run) -> None:
-    """Everything needed to continue exactly (see ``checkpoint``); rank 0 writes, all ranks wait."""
+    """Everything needed to continue exactly (see ``checkpoint``), only if finite; rank 0 writes (keeping
+    the checkpoint before it too), all ranks wait."""
     _raise_if_nonfinite(run)
+    _raise_if_state_nonfinite(run)
     if run.info.is_main:
-        ckpt.save_atomic(_checkpoint_payload(run), run.folder.checkpoint)
+        ckpt.save_atomic(_checkpoint_payload(run), run.folder.checkpoint, keep_previous=True)
     barrier(run.info)
 
 

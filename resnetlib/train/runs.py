@@ -36,7 +36,8 @@ from pydantic import BaseModel
 
 from .. import __version__
 from ..devices import resolve_device
-from .config import TrainConfig
+from .config import PRESENTATION_ONLY, TrainConfig
+from .lock import RunLock
 from .loop import RunResult, fit
 
 __all__ = [
@@ -53,8 +54,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: Top-level settings that change how a run is shown or saved, never what it computes.
-PRESENTATION_ONLY = frozenset({"log", "threads", "checkpoint_every"})
 #: The parts of resnetlib (folders or files, relative to the package) whose code trains a classifier ...
 CLASSIFIER_CODE: tuple[str, ...] = ("models", "data", "train", "devices.py")
 #: ... and a detector (Sec. 4.3).
@@ -107,14 +106,17 @@ def cached_run(
     """The one reuse rule: ``load`` a finished run (``summary.json``), resume a crashed one
     (``checkpoints/last.pt``: ``train(run_dir, True)``), else ``train(run_dir, False)``.
 
-    ``force`` first moves an existing folder aside to ``<name>.replaced-<time>``.
+    Decided and done under the folder's ``RunLock`` (waiting for another process that holds it), so two
+    jobs that need the same run train it once. ``force`` (before locking) first moves an existing folder
+    aside to ``<name>.replaced-<time>``.
     """
     run_dir = Path(run_dir)
     if force and run_dir.exists():
         run_dir.rename(run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"))
-    if (run_dir / "summary.json").exists():
-        return load(run_dir)
-    return train(run_dir, (run_dir / "checkpoints" / "last.pt").exists())
+    with RunLock(run_dir, wait=True):  # a second job needing this run waits, then loads it
+        if (run_dir / "summary.json").exists():
+            return load(run_dir)
+        return train(run_dir, (run_dir / "checkpoints" / "last.pt").exists())
 
 
 def load_run(run_dir: str | Path, config: TrainConfig) -> RunResult:

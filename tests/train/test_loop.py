@@ -122,7 +122,8 @@ def test_resume_restores_everything_in_process(tmp_path, trained):
     # continue the 12-iteration run as the 24-iteration run: same schedule, so same result
     ck = load_checkpoint(part.run_dir / "checkpoints" / "last.pt")
     assert ck["state"]["iteration"] == 12
-    resumed = fit(tiny(), tmp_path / "part", resume=True)
+    resumed = fit(tiny(), tmp_path / "part", resume=True, allow_config_change=True)  # 12 -> 24 iterations
+    assert "optim.iterations: 12 saved, 24 now" in (tmp_path / "part" / "config_changes.log").read_text()
     for k, v in final_weights(full.run_dir).items():
         assert torch.equal(v, final_weights(resumed.run_dir)[k]), k
 
@@ -148,14 +149,14 @@ def test_corrupt_checkpoint_gives_a_clear_error(tmp_path):
     fit(tiny("optim.iterations=8"), tmp_path / "run")
     ck = tmp_path / "run" / "checkpoints" / "last.pt"
     ck.write_bytes(ck.read_bytes()[:1000])
-    with pytest.raises(CheckpointError, match="corrupt or truncated"):
-        fit(tiny(), tmp_path / "run", resume=True)
+    with pytest.raises(CheckpointError, match="corrupt or truncated.*move previous-last.pt over last.pt"):
+        fit(tiny("optim.iterations=8"), tmp_path / "run", resume=True)
 
 
 def test_checkpoint_of_another_model_gives_a_clear_error(tmp_path):
     fit(tiny("optim.iterations=8"), tmp_path / "run")
     with pytest.raises(CheckpointError, match="cifar_resnet8.*does not fit"):
-        fit(tiny("model.name=cifar_resnet14"), tmp_path / "run", resume=True)
+        fit(tiny("model.name=cifar_resnet14"), tmp_path / "run", resume=True, allow_config_change=True)
 
 
 def test_resume_without_checkpoint(tmp_path):
