@@ -1,8 +1,10 @@
 """Sec. 4.3 / appendix A: Faster R-CNN with the paper's C4 ResNet design vs a VGG backbone.
 
 - ``config``: ``DetectorConfig``, the typed training configuration of one detector (hashed by the run cache)
-- ``model``: ``build_detector`` (ResNet C4 / VGG-16 / vgg_small on torchvision's FasterRCNN),
-  ``freeze_batchnorm``
+- ``model``: ``build_detector`` (ResNet C4 / VGG-16 / vgg_small / vgg_c4 on torchvision's FasterRCNN),
+  ``freeze_batchnorm``, ``count_macs`` (the whole detector's multiply-adds per image, training and test)
+- ``pretrain``: Fashion-MNIST classification pretraining of the backbones (the small profiles' ImageNet),
+  through the run cache
 - ``data``: COCO-format and VOC loaders, ``make_scene_dataset`` (Fashion-MNIST scenes), ``open_datasets``
 - ``evaluate``: ``coco_map`` (pycocotools, percent), ``voc07_ap`` / ``voc_map`` (fractions),
   ``evaluate_detector``

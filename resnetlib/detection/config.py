@@ -18,7 +18,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..config import StrictModel
 from ..train.config import OptimConfig, WarmupConfig
-from .model import BACKBONES, PAPER_ANCHOR_SIZES, PAPER_ASPECT_RATIOS, VGGS
+from .model import BACKBONES, C4_HEADS, PAPER_ANCHOR_SIZES, PAPER_ASPECT_RATIOS, VGGS
 
 __all__ = [
     "CocoData",
@@ -32,7 +32,7 @@ __all__ = [
 
 
 class ResNetOptions(StrictModel):
-    """What only a ResNet backbone has: its shortcut option (Sec. 3.3), stride placement, C4 RoI size."""
+    """What only a ResNet backbone has: its shortcut option (Sec. 3.3) and stride placement."""
 
     shortcut: Literal["A", "B", "C"] | None = Field(
         None, description="None = the net's default (A for 18/34 layers); B for torchvision checkpoints"
@@ -40,7 +40,6 @@ class ResNetOptions(StrictModel):
     stride_in_1x1: bool = Field(
         True, description="bottleneck stride on the 1x1 (paper's models); False for torchvision's (v1.5)"
     )
-    roi_output_size: int = Field(14, ge=2, description="RoIAlign output before conv5_x (paper: 14 -> 7x7)")
 
 
 class DetectorModelConfig(StrictModel):
@@ -69,9 +68,15 @@ class DetectorModelConfig(StrictModel):
     rpn_post_nms_train: int = Field(2_000, ge=1)
     rpn_pre_nms_test: int = Field(6_000, ge=1)
     rpn_post_nms_test: int = Field(300, ge=1, description="proposals per test image (paper: 300)")
+    roi_output_size: int = Field(
+        14,
+        ge=2,
+        description="RoIAlign output before the conv stage per RoI of the C4 designs (ResNets' conv5_x, "
+        "vgg_c4; paper: 14 -> 7x7); vgg16 and vgg_small take 7x7 into fc6",
+    )
     resnet: ResNetOptions | None = Field(
         default_factory=ResNetOptions,
-        description="ResNet backbones only; null for VGG (7x7 RoIs, fc6/fc7 head)",
+        description="ResNet backbones only; null for VGG",
     )
 
     @field_validator("name")
@@ -103,6 +108,8 @@ class DetectorModelConfig(StrictModel):
             "rpn_post_nms_top_n_test": self.rpn_post_nms_test,
             "box_batch_size_per_image": self.rois_per_image,
         }
+        if self.name in C4_HEADS:
+            options["roi_output_size"] = self.roi_output_size
         return {**options, **(self.resnet.model_dump() if self.resnet else {})}
 
 

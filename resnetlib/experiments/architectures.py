@@ -71,7 +71,7 @@ def half_unit(reported: float) -> float:
 def params_claim(key: str, count: int, *, id: str, what: str) -> Claim:
     """A Table 6 parameter count (in M, to the paper's printed precision; exact at every scale)."""
     return number_claim(key, count / 1e6, at_paper_scale=True, tolerance=half_unit(paper.value(key) / 1e6),
-                        lower_is_better=None, id=id, what=what, digits=3, per=1e6)
+                        lower_is_better=None, id=id, what=what, digits=3, per=1e6, kind="architecture")
 
 
 def macs_claim(model: str, macs: float) -> Claim:
@@ -79,7 +79,7 @@ def macs_claim(model: str, macs: float) -> Claim:
     key = f"table1.macs.{model}"
     return number_claim(key, macs / 1e9, at_paper_scale=True, tolerance=MACS_TOLERANCE * (paper.value(key) / 1e9),
                         lower_is_better=None, id=f"table1_macs_{model}", what=f"{model} multiply-adds (G)",
-                        ref="Table 1", digits=3, per=1e9)
+                        ref="Table 1", digits=3, per=1e9, kind="architecture")
 
 
 def claims_from(table: pd.DataFrame) -> list[Claim]:

@@ -15,6 +15,7 @@ folders read through a DataLoader (``class_folders.FolderFamily``).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from ..config import PartialOf, deep_merge
 from ..train import TrainConfig, cached_fit
 from ..train.config import data_family
 from ..train.loop import RunResult
+from ..report.verdicts import Gate, difference_se, flattened_gate, trained_gate
 from .base import Claim, ExperimentParams, statement_claim
 
 PROTOCOL = paper.CIFAR_PROTOCOL
@@ -39,6 +41,8 @@ MIN_EPOCHS = 3.0
 MARGIN = 1.0
 #: Training images of the whole small data sets (for epochs when ``train_size`` is not given).
 FULL_TRAIN_IMAGES = {"cifar10": 50_000, "fashion_mnist": 60_000, "synthetic": 512}
+#: Test images of the whole data sets (for the sampling error when ``test_size`` is not given).
+FULL_TEST_IMAGES = {"cifar10": 10_000, "fashion_mnist": 10_000, "imagefolder": 50_000}
 #: What every run an experiment trains has in common, beneath its ``train`` section.
 EXPERIMENT_LAYER: dict[str, Any] = {"log": "lines"}
 #: Keys of ``train`` that the experiment sets itself (``model``, ``seed``) or that are top-level
@@ -218,7 +222,8 @@ def metric_rows(result: RunResult, *, with_speed: bool = False, **labels: Any) -
     """One row per evaluation of a trained run: ``labels`` (kind, depth, seed, ...), its folder, (its median
     training speed,) then the metrics."""
     speed = {"train_images_per_s": median_speed(result)} if with_speed else {}
-    return [{**labels, "run_dir": str(result.run_dir), **speed, **m} for m in result.metrics]
+    classes = {"num_classes": result.summary["num_classes"]}
+    return [{**labels, "run_dir": str(result.run_dir), **classes, **speed, **m} for m in result.metrics]
 
 
 def median_speed(result: RunResult) -> float:
@@ -246,6 +251,7 @@ def final_errors(curves: pd.DataFrame, by: tuple[str, ...] = ("kind", "depth")) 
     agg = last.groupby(list(by)).agg(
         train_error=("train_error", "mean"),
         test_error=("test_error", "mean"),
+        train_error_std=("train_error", "std"),
         test_error_std=("test_error", "std"),
         test_error_best=("test_error", "min"),
         seeds=("seed", "count"),
@@ -261,9 +267,78 @@ def net_label(kind: str, depth: int) -> str:
     return f"{'plain' if kind == 'plain' else 'ResNet'}-{depth}"
 
 
+# ------------------------------------------------------------------------------- per-seed effects, gates
+#: Selects one net's rows of a curves table: column -> value, e.g. {"kind": "plain", "depth": 34}.
+Net = Mapping[str, Any]
+
+
+def net_rows(curves: pd.DataFrame, net: Net) -> pd.DataFrame:
+    mask = pd.Series(True, index=curves.index)
+    for column, value in net.items():
+        mask &= curves[column] == value
+    return curves[mask]
+
+
+def last_by_seed(curves: pd.DataFrame, net: Net) -> pd.DataFrame:
+    """The last evaluation of each of ``net``'s runs, indexed by seed."""
+    return net_rows(curves, net).sort_values("iteration").groupby("seed").tail(1).set_index("seed")
+
+
+def paired_effects(curves: pd.DataFrame, a: Net, b: Net, column: str, *, higher: bool = False) -> list[float]:
+    """Per seed both nets share: ``b - a`` of the final ``column`` (``a`` lower is the claim), or ``a - b``
+    (``higher``: ``a`` higher is the claim). Pairing by seed removes what the seed shares (data order)."""
+    la, lb = last_by_seed(curves, a), last_by_seed(curves, b)
+    diffs = [float(la.at[s, column] - lb.at[s, column]) for s in sorted(set(la.index) & set(lb.index))]
+    return diffs if higher else [-d for d in diffs]
+
+
+def counted_images(params: TrainingParams, column: str) -> int:
+    """Images behind one final ``column`` value: the last evaluation interval's training images, or the
+    test set; the binomial sampling error of one seed's error rate is over these."""
+    config = params.base_config()
+    if column == "train_error":
+        return config.eval_every * config.optim.batch_size
+    d = config.data
+    return getattr(d, "test_size", None) or FULL_TEST_IMAGES.get(d.name, 10_000)
+
+
+def pair_sampling_se(params: TrainingParams, curves: pd.DataFrame, a: Net, b: Net, column: str) -> float:
+    """Sampling standard error of one seed's ``a`` vs ``b`` difference of ``column`` (binomial)."""
+    n = counted_images(params, column)
+    errors = [float(last_by_seed(curves, net)[column].mean()) for net in (a, b)]
+    return difference_se((errors[0], n), (errors[1], n))
+
+
+def training_gates(params: TrainingParams, curves: pd.DataFrame, nets: Mapping[str, Net], *,
+                   flattened: bool) -> list[Gate]:
+    """Before two trained nets are compared, every run of each must have trained (``trained_gate``); a
+    claim about which net *ends* better (``flattened``) also needs each curve flat in the last lr phase."""
+    flat_rule = (([0] + list(params.base_config().optim.milestones))[-1], counted_images(params, "train_error"))
+    gates = []
+    for label, net in nets.items():
+        for seed, run in net_rows(curves, net).sort_values("iteration").groupby("seed"):
+            gates += _run_gates(f"{label} (seed {seed})", run, flat_rule if flattened else None)
+    return gates
+
+
+def _run_gates(name: str, run: pd.DataFrame, flat_rule: tuple[int, int] | None) -> list[Gate]:
+    """The run trained; and, given ``flat_rule`` (last milestone, images per evaluation), it flattened."""
+    last = run.iloc[-1]
+    loss = float(last.get("train_loss", 0.0))
+    gates = [trained_gate(name, float(last["train_error"]), int(last.get("num_classes", 10)),
+                          diverged=not math.isfinite(loss))]
+    if flat_rule is not None:
+        gates.append(flattened_gate(name, run["iteration"].tolist(), run["train_error"].tolist(), *flat_rule))
+    return gates
+
+
 @dataclass(frozen=True)
 class Lower:
-    """The paper's statement "net ``a`` has lower ``noun`` than net ``b``" (``higher=True``: higher)."""
+    """The paper's statement "net ``a`` has lower ``noun`` than net ``b``" (``higher=True``: higher).
+
+    ``ends_better``: the claim is about which net ends better (deeper ResNet lower error), so both curves
+    must have flattened; claims at an equal budget (the degradation, residual vs plain at equal depth) do
+    not need it."""
 
     id: str
     ref: str
@@ -272,19 +347,27 @@ class Lower:
     column: str
     noun: str
     higher: bool = False
+    ends_better: bool = False
 
     def statement(self) -> str:
         word = "higher" if self.higher else "lower"
         return f"{net_label(*self.a)} has {word} {self.noun} than {net_label(*self.b)}"
 
-    def effect(self, final: pd.DataFrame) -> float:
-        a, b = (final_value(final, *net, self.column) for net in (self.a, self.b))
-        return a - b if self.higher else b - a
+    def nets(self) -> dict[str, Net]:
+        return {net_label(*n): {"kind": n[0], "depth": n[1]} for n in (self.a, self.b)}
+
+    def claim(self, params: TrainingParams, curves: pd.DataFrame, measurable: bool, why: str) -> Claim:
+        a, b = self.nets().values()
+        return statement_claim(
+            self.id, self.ref, self.statement(), paired_effects(curves, a, b, self.column, higher=self.higher),
+            margin=MARGIN, measurable=measurable, why=why,
+            gates=training_gates(params, curves, self.nets(), flattened=self.ends_better),
+            sampling_se=pair_sampling_se(params, curves, a, b, self.column))
 
 
-def comparison_claims(params: TrainingParams, final: pd.DataFrame, depths: list[int],
+def comparison_claims(params: TrainingParams, curves: pd.DataFrame, depths: list[int],
                       statements: list[Lower]) -> list[Claim]:
-    """The degradation block of Fig. 1/4/6 and Tables 2/6: each statement judged on the final errors."""
+    """The degradation block of Fig. 1/4/6 and Tables 2/6: each statement judged on the per-seed final
+    errors of the ``curves`` table, behind the scale's and the training gates."""
     measurable, why = trained_enough(params, depths)
-    return [statement_claim(s.id, s.ref, s.statement(), s.effect(final), margin=MARGIN, measurable=measurable,
-                            why=why) for s in statements]
+    return [s.claim(params, curves, measurable, why) for s in statements]

@@ -12,7 +12,7 @@ import seaborn as sns
 sns.set_theme(style="whitegrid", context="notebook")
 
 __all__ = ["legend_outside", "cost_against_depth", "error_curves", "response_stds", "shortcut_options",
-           "activation_memory"]
+           "activation_memory", "forest_plot", "VERDICT_COLOURS"]
 
 
 def legend_outside(ax: plt.Axes, title: str | None = None, **kwargs) -> None:
@@ -135,3 +135,67 @@ def activation_memory(memory: pd.DataFrame) -> plt.Figure:
     legend_outside(ax)
     fig.tight_layout()
     return fig
+
+
+#: Verdict colours of the forest plot (the index page's badge colours, saturated enough for lines).
+VERDICT_COLOURS = {"reproduced": "#2e8b3a", "contradicted": "#c0392b", "inconclusive": "#d68910",
+                   "not reproduced": "#8e44ad", "not measurable at this scale": "#8c8c8c"}
+
+
+def forest_plot(statements: pd.DataFrame) -> plt.Figure:
+    """Each statement's mean effect (dot) with its 95% interval (bar) and its practical margin (black
+    tick), one row per statement, coloured by verdict (issue 9: how firmly each statement holds).
+
+    ``statements`` has columns ``label``, ``verdict``, ``effect``, ``ci_low``, ``ci_high``, ``margin``
+    (NaN where not measured). Effects are in each claim's own unit, positive in the paper's direction;
+    an unbounded interval end is drawn to the axis edge with an arrow; a statement without an effect is
+    a grey row saying so.
+    """
+    t = statements.reset_index(drop=True)
+    lo, hi = _forest_limits(t)
+    fig, ax = plt.subplots(figsize=(12, 1.2 + 0.34 * max(len(t), 1)))
+    ax.axvline(0, color="k", lw=0.8)
+    for y, row in t.iterrows():
+        _forest_row(ax, y, row, lo, hi)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(len(t) - 0.5, -0.5)
+    ax.set_yticks(range(len(t)), [str(x) for x in t["label"]], fontsize=8)
+    ax.set_xlabel("effect in the claim's unit (positive: the paper's direction); dot: mean, bar: 95% interval",
+                  fontsize=9)
+    _forest_legend(ax, t)
+    fig.tight_layout()
+    return fig
+
+
+def _forest_limits(t: pd.DataFrame) -> tuple[float, float]:
+    """x range covering every finite effect, interval end and margin, and zero, with 8% padding."""
+    values = pd.concat([t[c] for c in ("effect", "ci_low", "ci_high", "margin")]).astype(float)
+    finite = values[values.abs() < float("inf")].dropna()
+    lo, hi = min(finite.min(), 0.0) if len(finite) else -1.0, max(finite.max(), 0.0) if len(finite) else 1.0
+    pad = 0.08 * (hi - lo or 1.0)
+    return lo - pad, hi + pad
+
+
+def _forest_row(ax: plt.Axes, y: int, row: pd.Series, lo: float, hi: float) -> None:
+    """One statement: interval bar (clipped to the axes, arrow at an unbounded end), mean, margin tick."""
+    colour = VERDICT_COLOURS.get(row["verdict"], "#8c8c8c")
+    if pd.isna(row["effect"]):
+        ax.text(0, y, "  no effect measured", va="center", fontsize=7, color=colour)
+        return
+    low = lo if pd.isna(row["ci_low"]) else max(row["ci_low"], lo)
+    high = hi if pd.isna(row["ci_high"]) else min(row["ci_high"], hi)
+    ax.hlines(y, low, high, color=colour, lw=2.2)
+    for end, bounded, marker in ((low, row["ci_low"] > lo, "<"), (high, row["ci_high"] < hi, ">")):
+        if not bounded:
+            ax.plot(end, y, marker=marker, color=colour, ms=6)
+    ax.plot(row["effect"], y, "o", color=colour, ms=6, mec="k", mew=0.5)
+    if not pd.isna(row["margin"]):
+        ax.plot(row["margin"], y, marker="|", color="k", ms=12, mew=1.6, zorder=4)
+
+
+def _forest_legend(ax: plt.Axes, t: pd.DataFrame) -> None:
+    """Verdict colours present in the plot and the margin tick, right of the axes."""
+    for verdict in [v for v in VERDICT_COLOURS if v in set(t["verdict"])]:
+        ax.plot([], [], "o-", color=VERDICT_COLOURS[verdict], label=verdict)
+    ax.plot([], [], marker="|", ls="", color="k", ms=12, mew=1.6, label="practical margin")
+    legend_outside(ax, title="verdict")

@@ -28,25 +28,34 @@ from ..paths import REPO_ROOT
 from ..train.environment import git_state, machine_device
 from .render import write_atomic
 from .tables import DASH, fmt_claim_value, fmt_seconds
-from .verdicts import NOT_MEASURABLE, NOT_REPRODUCED, REPRODUCED
+from .kinds import claim_record, effect_text, headline, kind_counts, statement_records
+from .verdicts import CONTRADICTED, INCONCLUSIVE, NOT_MEASURABLE, NOT_REPRODUCED, REPRODUCED
 
 __all__ = ["build_index", "collect_environment", "FAILED", "NO_RESULTS", "VERDICT_ORDER", "LEGEND"]
 
 FAILED = "failed"
 NO_RESULTS = "no results"
-VERDICT_ORDER = (REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE)
+VERDICT_ORDER = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_REPRODUCED, NOT_MEASURABLE)
+#: The forest plot of the statements, written beside index.html.
+FOREST_PNG = "forest.png"
 
 LEGEND = {
     REPRODUCED: "measured at the paper's scale and within the stated tolerance of the paper's number "
     "(or better), or the paper's statement holds with an effect larger than the stated margin.",
-    NOT_REPRODUCED: "the measurement was able to show the claim and did not: the number is worse than the "
-    "paper's beyond the tolerance, or the effect does not exceed the margin.",
-    NOT_MEASURABLE: "this run's data set or scale cannot test the claim (e.g. a paper number at reduced "
-    "scale); the measured value is shown but not compared.",
+    CONTRADICTED: "a statement whose 95% interval over the seeds lies below zero: the opposite of the "
+    "paper's claim holds at this scale.",
+    INCONCLUSIVE: "a statement whose interval does not decide it (it straddles zero, the effect is below "
+    "the margin, or too few seeds); the reason says about how many seeds would.",
+    NOT_REPRODUCED: "a paper number the measurement was able to show and did not: worse than the paper's "
+    "beyond the tolerance.",
+    NOT_MEASURABLE: "this run's data set or scale cannot test the claim (a paper number at reduced scale, a "
+    "net that did not train); the measured value is shown but not compared.",
     FAILED: "the notebook raised an error; its executed copy is linked.",
 }
 _CSS_CLASS = {
     REPRODUCED: "v-reproduced",
+    CONTRADICTED: "v-contradicted",
+    INCONCLUSIVE: "v-inconclusive",
     NOT_REPRODUCED: "v-not-reproduced",
     NOT_MEASURABLE: "v-not-measurable",
     FAILED: "v-failed",
@@ -126,6 +135,7 @@ def _section(o: Mapping[str, Any], profile_dir: Path) -> dict[str, Any]:
         "wall": fmt_seconds(o.get("wall_seconds")),
         "facts": [],
         "rows": [],
+        "records": [],
         "problem": None,
     }
 
@@ -157,10 +167,13 @@ def _value_cell(value: Any, what: str) -> dict[str, Any]:
 
 
 def _claim_row(claim: Mapping[str, Any]) -> dict[str, Any]:
+    """A row of an experiment's table; ``claim`` is a record of :func:`~resnetlib.report.kinds.claim_record`."""
     what = str(claim.get("what") or claim.get("id") or "")
     return {
         "ref": claim.get("ref") or DASH,
+        "kind": claim.get("kind") or DASH,
         "what": what,
+        "effect": effect_text(claim),
         "ours": _value_cell(claim.get("ours"), what),
         "paper": _value_cell(claim.get("paper"), what),
         "verdict": str(claim.get("verdict") or NOT_MEASURABLE),
@@ -170,7 +183,8 @@ def _claim_row(claim: Mapping[str, Any]) -> dict[str, Any]:
 
 def _with_results(data: dict[str, Any], path: Path, section: dict[str, Any], entry: dict[str, Any]) -> None:
     claims = [c for c in data.get("claims", []) if isinstance(c, Mapping)]
-    rows = [_claim_row(c) for c in claims]
+    section["records"] = [claim_record(c, section["name"]) for c in claims]
+    rows = [_claim_row(r) for r in section["records"]]
     if not rows:
         rows = [{**_claim_row({"ref": DASH, "what": "(no claims)", "ours": None, "paper": None}),
                  "verdict": NO_RESULTS, "reason": f"{path} lists no claims"}]
@@ -240,6 +254,38 @@ def _render_page(**context: Any) -> str:
     return env.get_template("index.html.j2").render(css=_CSS_CLASS, legend=LEGEND, **context)
 
 
+# --------------------------------------------------------------------------------------------- forest plot
+def _forest_label(record: Mapping[str, Any], width: int = 64) -> str:
+    """``ref: what`` without the unit suffix, shortened to ``width`` characters."""
+    what = str(record.get("what") or record.get("id") or "").replace(" (percentage points)", "")
+    label = f"{record.get('ref') or DASH}: {what}"
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def _write_forest(records: Sequence[Mapping[str, Any]], profile_dir: Path) -> str | None:
+    """Draw the statements' forest plot into ``profile_dir/forest.png``; its file name, or None (and no
+    stale file) when the run has no statements."""
+    path = profile_dir / FOREST_PNG
+    statements = statement_records(records)
+    if not statements:
+        path.unlink(missing_ok=True)
+        return None
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from .figures import forest_plot
+
+    columns = ["verdict", "effect", "ci_low", "ci_high", "margin"]
+    table = pd.DataFrame([{"label": _forest_label(r), **{c: r.get(c) for c in columns}} for r in statements])
+    table[columns[1:]] = table[columns[1:]].astype(float)
+    fig = forest_plot(table)
+    tmp = path.with_name(f".{FOREST_PNG}")
+    fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+    return FOREST_PNG
+
+
 # --------------------------------------------------------------------------------------------- entry point
 def _resolve_profile(items: Sequence[Mapping[str, Any]], profile: str | None) -> str:
     if profile is not None:
@@ -272,16 +318,24 @@ def build_index(
     pairs = [_section_and_entry(o, profile_dir) for o in items]
     sections, entries = [s for s, _ in pairs], [e for _, e in pairs]
     counts = _counts(sections)
+    records = [r for s in sections for r in s["records"]]
+    by_kind = kind_counts(records)
     summary = {
         "profile": profile,
         "generated": generated.isoformat(timespec="seconds"),
         "environment": env,
         "total_wall_seconds": round(_total_wall(items), 1),
         "counts": counts,
+        "counts_by_kind": by_kind,
+        "headline": dict(headline(by_kind)),
         "failed_notebooks": [o["name"] for o in items if o.get("status") != "ok"],
         "experiments": entries,
+        "claims": records,
     }
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    summary["forest"] = _write_forest(records, profile_dir)
     page = _render_page(profile=profile, meta=_meta(profile, env, generated, items), counts=counts,
-                        sections=sections, verdict_order=VERDICT_ORDER)
+                        sections=sections, verdict_order=VERDICT_ORDER, headline=headline(by_kind),
+                        forest=summary["forest"])
     write_atomic(profile_dir / "index.json", json.dumps(summary, indent=2, default=str))
     return write_atomic(profile_dir / "index.html", page)

@@ -6,6 +6,7 @@ from torch import nn
 
 from resnetlib import models, paper
 from resnetlib.analysis import count_macs, count_params, layer_response_std
+from resnetlib.analysis.responses import layer_response_stds
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg19"])
@@ -48,3 +49,23 @@ def test_layer_responses_one_per_3x3_layer_and_match_direct_std():
 def test_layer_responses_need_batches():
     with pytest.raises(ValueError, match="no batches"):
         layer_response_std(models.build("cifar_resnet20"), [])
+
+
+def test_layer_responses_both_definitions_match_direct_computation():
+    """whole = std over every element; per_channel = each channel's std over (N, H, W), averaged."""
+    torch.manual_seed(0)
+    net = models.build("cifar_resnet20").eval()
+    x = torch.randn(12, 3, 32, 32)
+    outputs = []
+    first = next(iter(net.response_layers()))
+    handle = first.register_forward_hook(lambda _m, _i, out: outputs.append(out.double()))
+    with torch.no_grad():
+        net(x)
+    handle.remove()
+    out = outputs[0]
+    stds = layer_response_stds(net, [(x[:5], None), (x[5:], None)])
+    assert stds["whole"][0] == pytest.approx(out.std(unbiased=False).item(), rel=1e-9)
+    per_channel = out.transpose(0, 1).flatten(1).std(1, unbiased=False).mean().item()
+    assert stds["per_channel"][0] == pytest.approx(per_channel, rel=1e-9)
+    # A per-channel offset counts in the whole-tensor std only.
+    assert stds["whole"][0] != pytest.approx(stds["per_channel"][0], rel=1e-3)

@@ -147,6 +147,30 @@ def test_vgg_small_backbone():
     assert 0.7 < small_cost["backbone_macs"] / cost["backbone_macs"] < 1.5  # comparable trunks
 
 
+def test_vgg_c4_runs_a_plain_conv_stage_on_each_roi():
+    model = build_detector("vgg_c4", 4, batchnorm="train", roi_output_size=8, **SMALL)
+    head = model.roi_heads.box_head
+    assert tuple(model.roi_heads.box_roi_pool.output_size) == (8, 8)
+    convs = [m for m in head.convs if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(256, 512)] + [(512, 512)] * 3
+    assert any(isinstance(m, nn.BatchNorm2d) for m in head.modules())
+    with torch.no_grad():
+        assert head(torch.zeros(5, 256, 8, 8)).shape == (5, head.out_channels)
+    images, targets = small_batch()
+    assert torch.isfinite(sum(model(images, targets).values()))
+
+
+def test_count_macs_counts_the_head_once_per_roi():
+    cost = count_macs(build_detector("resnet18", 4, roi_output_size=8, **SMALL), 64)
+    assert (cost["train_rois"], cost["test_rois"]) == (32, 20)
+    per_image = cost["backbone_macs"] + cost["rpn_macs"]
+    assert cost["train_macs"] == pytest.approx(per_image + 32 * cost["head_macs_per_roi"])
+    assert cost["test_macs"] == pytest.approx(per_image + 20 * cost["head_macs_per_roi"])
+    # conv5_x of ResNet-18 option A on 8x8 RoIs: a stride-2 3x3 256->512 conv and three 512->512, at 4x4
+    conv5 = 16 * 9 * (256 * 512 + 3 * 512 * 512)
+    assert conv5 < cost["head_macs_per_roi"] < 1.01 * conv5
+
+
 @pytest.mark.slow
 def test_vgg16_is_conv5_3_plus_fc6_fc7():
     model = build_detector("vgg16", 21, **SMALL)
@@ -166,7 +190,7 @@ def test_bad_arguments():
         build_detector("resnet19", 3)
     with pytest.raises(ValueError, match="one value per input channel"):
         build_detector("resnet18", 3, in_channels=1, image_mean=[0.5, 0.5, 0.5], **SMALL)
-    assert set(BACKBONES) >= {"resnet18", "resnet50", "resnet101", "vgg16", "vgg_small"}
+    assert set(BACKBONES) >= {"resnet18", "resnet50", "resnet101", "vgg16", "vgg_small", "vgg_c4"}
 
 
 # ------------------------------------------------------------------------------- checkpoint loading

@@ -18,6 +18,7 @@ from resnetlib.detection import (
     train_detector,
 )
 from resnetlib.detection.config import DetectorConfig
+from resnetlib.detection.model import RESNETS
 from resnetlib.detection.train import _batch_indices, cached_detector
 from resnetlib.experiments import detection as exp
 from resnetlib.paths import PARAMS_DIR
@@ -42,7 +43,8 @@ def tiny(backbone="resnet18", seed=0, iterations=3, lr=0.01, **top) -> DetectorC
     model = {
         "name": backbone,
         **TINY_MODEL,
-        "resnet": {"roi_output_size": 6} if backbone != "vgg_small" else None,
+        "roi_output_size": 6,
+        "resnet": {} if backbone in RESNETS else None,
     }
     optim = {
         "batch_size": 2,

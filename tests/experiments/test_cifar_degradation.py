@@ -1,6 +1,7 @@
 """Fig. 1 / Fig. 6 / Table 6 experiment: runs, files, and how claims become verdicts."""
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -38,46 +39,88 @@ def test_tiny_run_writes_curves_final_errors_and_results(tmp_path):
     lr_results = layer_responses.run(lr_params)
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == runs_before
     responses = pd.read_csv(tmp_path / "lr" / "responses.csv")
-    assert responses.groupby("model").size().to_dict() == {"ResNet-8": 7, "ResNet-14": 13, "plain-8": 7, "plain-14": 13}
+    per_definition = responses[responses.definition == "whole"].groupby("model").size().to_dict()
+    assert per_definition == {"ResNet-8": 7, "ResNet-14": 13, "plain-8": 7, "plain-14": 13}
+    assert responses.groupby("definition").size().to_dict() == {"whole": 40, "per_channel": 40}
+    ids = [c["id"] for c in lr_results["claims"]]
+    assert ids and all(i.endswith(("_whole", "_per_channel")) for i in ids)
     assert lr_results["claims"]
-
-
-def final_table(plain_shallow, plain_deep, res_shallow, res_deep):
-    rows = []
-    for kind, depth, err in [("plain", 20, plain_shallow), ("plain", 56, plain_deep),
-                             ("resnet", 20, res_shallow), ("resnet", 56, res_deep)]:
-        rows.append(dict(kind=kind, depth=depth, train_error=err, test_error=err + 1, test_error_std=None,
-                         test_error_best=err + 1, seeds=1))
-    return pd.DataFrame(rows)
 
 
 def cpu_scale(**extra):
     return exp.Params(train=scale(batch_size=128, iterations=400, milestones=[200, 300]), depths=[20, 56], **extra)
 
 
-def test_degradation_claims_follow_the_measurements():
-    verdicts = {c.id: c.verdict for c in exp.claims_from(cpu_scale(), final_table(15, 59, 17, 12))}
-    assert verdicts["fig1_plain_degradation"] == "reproduced"
-    assert verdicts["fig6_resnet_deeper_lower_train_error"] == "reproduced"
-    assert verdicts["fig6_residual_beats_plain"] == "reproduced"
-    assert verdicts["table6_resnet20_test_error"] == "not measurable at this scale"  # not CIFAR-10
-
-    verdicts = {c.id: c.verdict for c in exp.claims_from(cpu_scale(), final_table(15, 15.5, 17, 20))}
-    assert verdicts["fig1_plain_degradation"] == "not reproduced"  # 0.5 points is within the margin
-    assert verdicts["fig6_resnet_deeper_lower_train_error"] == "not reproduced"
+def curves(make_curves, plain20, plain56, res20, res56, **kw):
+    """Per-seed final training errors of the four nets (test error one point above)."""
+    finals = {("plain", 20): plain20, ("plain", 56): plain56, ("resnet", 20): res20, ("resnet", 56): res56}
+    return make_curves(finals, iterations=400, last_milestone=300, **kw)
 
 
-def test_too_few_epochs_is_not_measurable():
+def judged(params, table):
+    return {c.id: c for c in exp.claims_from(params, table)}
+
+
+def test_three_seeds_reproduce_the_degradation(make_curves):
+    claims = judged(cpu_scale(), curves(make_curves, [15, 16, 14.5], [25, 27, 26], [17, 18, 17.5], [12, 12.5, 11]))
+    for cid in ("fig1_plain_degradation", "fig6_resnet_deeper_lower_train_error",
+                "table6_resnet_deeper_lower_test_error", "fig6_residual_beats_plain"):
+        assert claims[cid].verdict == "reproduced", claims[cid].reason
+    degradation = claims["fig1_plain_degradation"]
+    assert (degradation.n_seeds, degradation.margin) == (3, 1.0)
+    assert degradation.effect == pytest.approx(32.5 / 3, abs=1e-3)  # (10 + 11 + 11.5) / 3
+    assert 0 < degradation.ci_low < degradation.effect < degradation.ci_high
+    assert claims["table6_resnet20_test_error"].verdict == "not measurable at this scale"  # not CIFAR-10
+    assert claims["table6_resnet20_test_error"].kind == "number"
+
+
+def test_opposite_effect_in_every_seed_is_contradicted_and_noise_is_inconclusive(make_curves):
+    claims = judged(cpu_scale(), curves(make_curves, [25, 27, 26], [15, 16, 14.5], [17, 18, 17.5], [17.5, 17, 18]))
+    assert claims["fig1_plain_degradation"].verdict == "contradicted"
+    assert claims["fig6_resnet_deeper_lower_train_error"].verdict == "inconclusive"  # effects -0.5, +1, -0.5
+
+
+def test_one_seed_is_at_most_inconclusive_with_the_binomial_interval(make_curves):
+    claims = judged(cpu_scale(), curves(make_curves, [15], [25], [17], [12]))
+    c = claims["fig1_plain_degradation"]
+    assert c.verdict == "inconclusive" and c.n_seeds == 1 and "binomial" in c.reason
+    # eval_every 4 x batch 128 = 512 images per training-error evaluation: 15% and 25% on 512 images
+    se = math.hypot(math.sqrt(0.15 * 0.85 / 512), math.sqrt(0.25 * 0.75 / 512)) * 100  # 2.48 points
+    assert c.ci_high - c.ci_low == pytest.approx(2 * 1.96 * se, abs=0.01)
+
+
+def test_a_net_that_did_not_train_makes_its_comparisons_not_measurable(make_curves):
+    claims = judged(cpu_scale(), curves(make_curves, [15, 16, 14.5], [88, 87, 88.5], [17, 18, 17.5], [12, 12.5, 11]))
+    c = claims["fig1_plain_degradation"]
+    assert c.verdict == "not measurable at this scale"
+    assert "plain-56 (seed 0) did not train" in c.reason and "88.0%" in c.reason
+    assert claims["fig6_residual_beats_plain"].verdict == "not measurable at this scale"
+    assert claims["fig6_resnet_deeper_lower_train_error"].verdict == "reproduced"  # both ResNets trained
+
+
+def test_ending_better_needs_flat_curves_but_an_equal_budget_does_not(make_curves):
+    table = curves(make_curves, [15, 16, 14.5], [25, 27, 26], [17, 18, 17.5], [12, 12.5, 11],
+                   moving=[("resnet", 56)])
+    claims = judged(cpu_scale(), table)
+    assert claims["fig6_resnet_deeper_lower_train_error"].verdict == "not measurable at this scale"
+    assert "ResNet-56 (seed 0) still learning" in claims["fig6_resnet_deeper_lower_train_error"].reason
+    assert claims["fig6_residual_beats_plain"].verdict == "reproduced"  # equal budget: no flatness needed
+
+
+def test_too_few_epochs_is_not_measurable(make_curves):
     short = exp.Params(train=scale(batch_size=128, iterations=100, milestones=[50]), depths=[20, 56])
-    assert {c.verdict for c in exp.claims_from(short, final_table(15, 59, 17, 12))} == {
-        "not measurable at this scale"}
+    table = make_curves({("plain", 20): [15] * 3, ("plain", 56): [25] * 3, ("resnet", 20): [17] * 3,
+                         ("resnet", 56): [12] * 3}, iterations=100, last_milestone=50)
+    assert {c.verdict for c in exp.claims_from(short, table)} == {"not measurable at this scale"}
 
 
-def test_paper_scale_compares_table6_numbers():
+def test_paper_scale_compares_table6_numbers(make_curves):
     data = {"name": "cifar10", "train_size": None, "val_size": 5000, "test_size": None}
     paper = exp.Params(train=scale(data, batch_size=128, iterations=64_000, milestones=[0.5, 0.75]), depths=[20, 56])
     assert paper.at_paper_scale()
-    claims = {c.id: c for c in exp.claims_from(paper, final_table(9, 12, 7.75, 7.2))}
+    table = make_curves({("plain", 20): [9], ("plain", 56): [12], ("resnet", 20): [7.75], ("resnet", 56): [7.2]},
+                        iterations=64_000, last_milestone=48_000)
+    claims = judged(paper, table)
     assert claims["table6_resnet20_test_error"].verdict == "reproduced"      # 8.75 vs 8.75
     assert claims["table6_resnet56_test_error"].verdict == "not reproduced"  # 8.2 vs 6.97
 
@@ -95,15 +138,41 @@ def test_bad_depth_and_milestones_fail_validation():
         validate(exp.Params, {"train": {"optim": {"iteration": 10}}})
 
 
-def test_layer_response_claims_follow_the_measurements():
-    p = layer_responses.Params(train=scale(batch_size=128, iterations=400, milestones=[200]), plain_depths=[20, 56],
-                               resnet_depths=[20, 56, 110])
-    stds = [("plain", 20, 1.0), ("plain", 56, 2.0), ("resnet", 20, 0.98), ("resnet", 56, 0.6), ("resnet", 110, 0.5)]
-    rows = pd.DataFrame([dict(kind=k, depth=d, std=s) for k, d, s in stds])
-    claims = {c.id: (c.ours, c.verdict) for c in layer_responses.claims_from(p, rows)}
-    assert claims == {
-        "fig7_resnet20_smaller_than_plain20": (2.0, "not reproduced"),  # 2% is within the 5% margin
-        "fig7_resnet56_smaller_than_plain56": (70.0, "reproduced"),
-        "fig7_resnet56_smaller_than_resnet20": (38.8, "reproduced"),
-        "fig7_resnet110_smaller_than_resnet56": (16.7, "reproduced"),
+def responses_table(stds):
+    """Per-seed mean response stds: ``stds`` maps (kind, depth) to {definition: [std of seed 0, 1, ...]}."""
+    return pd.DataFrame([dict(kind=k, depth=d, seed=seed, definition=definition, layer=1, std=std)
+                         for (k, d), by_def in stds.items() for definition, values in by_def.items()
+                         for seed, std in enumerate(values)])
+
+
+def test_layer_response_claims_are_judged_under_both_definitions(make_curves):
+    p = layer_responses.Params(train=scale(batch_size=128, iterations=400, milestones=[200, 300]),
+                               plain_depths=[20, 56], resnet_depths=[20, 56], seeds=[0, 1, 2])
+
+    def three(v):
+        return [v, v + 0.01, v - 0.01]  # three seeds, a little spread
+
+    stds = {("plain", 20): {"whole": three(1.0), "per_channel": three(0.5)},
+            ("plain", 56): {"whole": three(2.0), "per_channel": three(0.5)},
+            ("resnet", 20): {"whole": three(0.98), "per_channel": three(0.6)},
+            ("resnet", 56): {"whole": three(0.6), "per_channel": three(0.6)}}
+    trained = make_curves({net: [10, 11, 12] for net in stds}, iterations=400, last_milestone=300)
+    claims = {c.id: c for c in layer_responses.claims_from(p, responses_table(stds), trained)}
+    verdicts = {cid: c.verdict for cid, c in claims.items()}
+    assert verdicts == {
+        "fig7_resnet20_smaller_than_plain20_whole": "inconclusive",  # 2%: real but within the 5% margin
+        "fig7_resnet20_smaller_than_plain20_per_channel": "contradicted",  # 20% larger
+        "fig7_resnet56_smaller_than_plain56_whole": "reproduced",  # 70% smaller
+        "fig7_resnet56_smaller_than_plain56_per_channel": "contradicted",
+        "fig7_resnet56_smaller_than_resnet20_whole": "reproduced",  # 38.8% smaller
+        "fig7_resnet56_smaller_than_resnet20_per_channel": "inconclusive",  # equal
     }
+    assert claims["fig7_resnet56_smaller_than_plain56_whole"].ours == pytest.approx(70.0, abs=0.1)
+    assert "per-channel" in claims["fig7_resnet56_smaller_than_plain56_per_channel"].what
+
+    stuck = make_curves({**{net: [10, 11, 12] for net in stds}, ("plain", 56): [88, 88, 88]}, iterations=400,
+                        last_milestone=300, moving=[("resnet", 56)])
+    claims = {c.id: c for c in layer_responses.claims_from(p, responses_table(stds), stuck)}
+    assert "plain-56 (seed 0) did not train" in claims["fig7_resnet56_smaller_than_plain56_whole"].reason
+    assert "still learning" in claims["fig7_resnet56_smaller_than_resnet20_per_channel"].reason
+    assert claims["fig7_resnet20_smaller_than_plain20_whole"].verdict == "inconclusive"  # ResNet vs plain: no flatness

@@ -66,15 +66,17 @@ def test_table3_projection_counts():
     assert table.loc["B", "params"] < table.loc["C", "params"]
 
 
-def final_table(plain, a, b, c):
-    rows = [dict(option=o, train_error=e - 1, test_error=e, test_error_std=None, test_error_best=e, seeds=1)
-            for o, e in (("plain", plain), ("A", a), ("B", b), ("C", c))]
-    return pd.DataFrame(rows)
-
-
 def cpu_scale(**extra):
     return exp.Params(train={"data": {"name": "fashion_mnist", "train_size": 10_000, "test_size": 2000},
                              "optim": {"batch_size": 128, "iterations": 312, "milestones": [156, 234]}}, **extra)
+
+
+def curves(make_curves, plain, a, b, c, iterations=312, last_milestone=234, **kw):
+    """Per-seed final test errors of plain and options A, B, C (training error one point below)."""
+    finals = {"plain": plain, "A": a, "B": b, "C": c}
+    table = make_curves({o: [e - 1 for e in errs] for o, errs in finals.items()}, iterations=iterations,
+                        last_milestone=last_milestone, by="option", **kw)
+    return table
 
 
 def paper_scale():
@@ -82,33 +84,51 @@ def paper_scale():
     return validate(exp.Params, {**data, "profile": "paper"})
 
 
-def test_claims_follow_the_measurements():
+def test_claims_follow_the_per_seed_measurements(make_curves):
     table3 = exp.table3_counts()
-    verdicts = {c.id: c.verdict for c in exp.claims_from(cpu_scale(), final_table(20, 12, 11, 10.5), table3)}
-    assert verdicts["table3_all_options_beat_plain"] == "reproduced"
-    assert verdicts["table3_B_better_than_A"] == NOT_MEASURABLE  # below our noise at this scale
-    assert verdicts["table3_resnet34_A_top1"] == NOT_MEASURABLE
-    verdicts = {c.id: c.verdict for c in exp.claims_from(cpu_scale(), final_table(12, 12, 11, 11.5), table3)}
-    assert verdicts["table3_all_options_beat_plain"] == "not reproduced"
+    table = curves(make_curves, [20, 21, 20.5], [12, 12.5, 12], [11, 11.5, 11], [10.5, 11, 10])
+    claims = {c.id: c for c in exp.claims_from(cpu_scale(), table, table3)}
+    assert claims["table3_all_options_beat_plain"].verdict == "reproduced"
+    assert claims["table3_all_options_beat_plain"].effect == pytest.approx(8.33, abs=0.01)  # plain - A per seed
+    assert claims["table3_B_better_than_A"].verdict == NOT_MEASURABLE  # below our noise at this scale
+    assert claims["table3_resnet34_A_top1"].verdict == NOT_MEASURABLE
+    assert claims["table3_projection_parameters"].kind == "architecture"
+    assert claims["table3_option_A_parameter_free"].kind == "architecture"
+    table = curves(make_curves, [12, 12.5, 11], [12, 12, 12], [11, 11, 11], [11.5, 11.5, 11.5])
+    verdict = {c.id: c.verdict for c in exp.claims_from(cpu_scale(), table, table3)}["table3_all_options_beat_plain"]
+    assert verdict == "inconclusive"  # plain - A: 0, +0.5, -1
+    moving = curves(make_curves, [20, 21, 20.5], [12, 12.5, 12], [11, 11.5, 11], [10.5, 11, 10], moving=["C"])
+    claim = {c.id: c for c in exp.claims_from(cpu_scale(), moving, table3)}["table3_all_options_beat_plain"]
+    assert claim.verdict == NOT_MEASURABLE and "ResNet-20 C (seed 0) still learning" in claim.reason
     short = exp.Params(train={"data": {"name": "fashion_mnist", "train_size": 10_000},
                               "optim": {"iterations": 100, "milestones": [50]}})
-    verdicts = {c.id: c.verdict for c in exp.claims_from(short, final_table(20, 12, 11, 10.5), table3)}
+    table = curves(make_curves, [20], [12], [11], [10.5], iterations=100, last_milestone=50)
+    verdicts = {c.id: c.verdict for c in exp.claims_from(short, table, table3)}
     assert verdicts["table3_all_options_beat_plain"] == NOT_MEASURABLE  # too few epochs
 
 
-def test_paper_profile_judges_the_ordering_and_numbers():
+def test_paper_profile_judges_the_ordering_and_numbers(make_curves):
     params = paper_scale()
     assert params.at_paper_scale()
     top1 = exp.paper_top1()
-    final = final_table(top1["plain"], top1["A"], top1["B"], top1["C"])
-    claims = {c.id: c for c in exp.claims_from(params, final, exp.table3_counts())}
+
+    def seeds(option):
+        return [top1[option]] * 3  # three seeds that agree: a zero-width interval
+    table = curves(make_curves, *(seeds(o) for o in ("plain", "A", "B", "C")), iterations=600_000,
+                   last_milestone=300_000)
+    claims = {c.id: c for c in exp.claims_from(params, table, exp.table3_counts())}
     assert claims["table3_B_better_than_A"].verdict == "reproduced"
     assert claims["table3_C_better_than_B"].verdict == "reproduced"
     assert claims["table3_resnet34_C_top1"].verdict == "reproduced"
     assert claims["table3_resnet34_C_top1"].paper == paper.value("table3.top1.resnet34_C")
-    worse = final_table(top1["plain"], top1["A"], top1["A"], top1["A"])
+    worse = curves(make_curves, seeds("plain"), seeds("A"), [top1["A"] + 0.5] * 3, seeds("A"), iterations=600_000,
+                   last_milestone=300_000)
     claims = {c.id: c for c in exp.claims_from(params, worse, exp.table3_counts())}
-    assert claims["table3_B_better_than_A"].verdict == "not reproduced"
+    assert claims["table3_B_better_than_A"].verdict == "contradicted"
+    one_seed = curves(make_curves, *([top1[o]] for o in ("plain", "A", "B", "C")), iterations=600_000,
+                      last_milestone=300_000)
+    claims = {c.id: c for c in exp.claims_from(params, one_seed, exp.table3_counts())}
+    assert claims["table3_B_better_than_A"].verdict == "inconclusive"  # one seed
 
 
 def test_validation():

@@ -33,6 +33,15 @@ def _shortcuts():
                          "test_error": [12, 11, 10, 9], "params": [0.27e6, 0.27e6, 0.28e6, 0.3e6]})
 
 
+def _statements():
+    inf = float("inf")
+    return pd.DataFrame({"label": ["rep", "con", "inc", "one seed", "not measured"],
+                         "verdict": ["reproduced", "contradicted", "inconclusive", "inconclusive",
+                                     "not measurable at this scale"],
+                         "effect": [6.0, -6.0, 0.2, 3.0, None], "ci_low": [4.0, -7.5, -0.9, -inf, None],
+                         "ci_high": [8.0, -4.5, 1.3, None, None], "margin": [1.0, 1.0, 1.0, 1.0, None]})
+
+
 def _memory():
     return pd.DataFrame({"depth": [110, 110, 1202, 1202], "activation_checkpointing": [False, True] * 2,
                          "activation_bytes_per_image": [2**22, 2**20, 2**25, 2**23]})
@@ -44,7 +53,8 @@ def _memory():
     lambda: figures.response_stds(_responses()),
     lambda: figures.shortcut_options(_shortcuts(), {"plain": 28.54, "A": 25.03, "B": 24.52, "C": 24.19}),
     lambda: figures.activation_memory(_memory()),
-], ids=["cost", "curves", "responses", "shortcuts", "memory"])
+    lambda: figures.forest_plot(_statements()),
+], ids=["cost", "curves", "responses", "shortcuts", "memory", "forest"])
 def test_legends_do_not_cover_the_axes(draw):
     fig = draw()
     fig.canvas.draw()
@@ -56,4 +66,22 @@ def test_legends_do_not_cover_the_axes(draw):
         assert box.x0 > ax.get_window_extent(renderer).x1, f"legend of '{ax.get_title()}' is inside its axes"
         for other in fig.axes:  # nor over another panel
             assert not box.overlaps(other.get_window_extent(renderer)), (ax.get_title(), other.get_title())
+    plt.close(fig)
+
+
+def test_forest_plot_one_row_per_statement_coloured_by_verdict():
+    fig = figures.forest_plot(_statements())
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["rep", "con", "inc", "one seed", "not measured"]
+    lo, hi = ax.get_xlim()
+    assert lo < -7.5 and hi > 8.0  # every finite interval end is inside the axes
+    bars = [c for c in ax.collections if len(c.get_segments()) == 1]
+    colours = [tuple(c.get_colors()[0][:3]) for c in bars]
+    expected = [figures.VERDICT_COLOURS[v] for v in ("reproduced", "contradicted", "inconclusive", "inconclusive")]
+    assert colours == [matplotlib.colors.to_rgb(c) for c in expected]
+    # the unbounded lower end of "one seed" reaches the axis edge
+    assert bars[3].get_segments()[0][0][0] == pytest.approx(lo)
+    assert any("no effect measured" in t.get_text() for t in ax.texts)
+    labels = ax.get_legend_handles_labels()[1]
+    assert "practical margin" in labels and "not measurable at this scale" in labels
     plt.close(fig)

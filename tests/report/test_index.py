@@ -1,6 +1,9 @@
-"""build_index on hand-written results.json files and one failed notebook."""
+"""build_index on hand-written results.json files and one failed notebook; the kinds of claim (issue 9,
+items 6-7): headline counts per kind and verdict, one index.json record per claim, each row's kind and
+interval, and the statements' forest plot."""
 
 import json
+import math
 import shutil
 import subprocess
 from datetime import datetime, timezone
@@ -8,8 +11,9 @@ from datetime import datetime, timezone
 import pytest
 
 from resnetlib.report import index as index_mod
+from resnetlib.report import kinds
 from resnetlib.train import environment
-from resnetlib.report.index import build_index
+from resnetlib.report.index import FOREST_PNG, build_index
 
 ENV = {"git_commit": "abc1234", "git_dirty": True, "torch": "9.9.9", "device": "cpu (2 cores)"}
 
@@ -86,6 +90,8 @@ def test_counts_per_verdict(built):
     _, summary, _ = built
     assert summary["counts"] == {
         "reproduced": 2,
+        "contradicted": 0,
+        "inconclusive": 0,
         "not reproduced": 1,
         "not measurable at this scale": 1,
         "failed": 1,
@@ -201,3 +207,129 @@ def test_one_rule_for_dirty_in_the_index_header_and_the_run_folders(tmp_path, mo
     # the index header reads the same function
     header = index_mod.collect_environment(tmp_path)
     assert (header["git_commit"], header["git_dirty"]) == (state["commit"], state["dirty"])
+
+
+# ------------------------------------------------------------------------------ kinds of claim (issue 9)
+def _statement(id, verdict, effect, low, high, n=3, margin=1.0):
+    return {"id": id, "ref": "Fig. 6", "what": f"statement {id}", "ours": effect, "paper": "yes",
+            "verdict": verdict, "reason": f"why {id}", "kind": "statement", "n_seeds": n, "effect": effect,
+            "ci_low": low, "ci_high": high, "margin": margin}
+
+
+def _number(id, verdict, kind="number", ours=9.0, paper=8.75, ref="Table 6"):
+    return {"id": id, "ref": ref, "what": f"number {id}", "ours": ours, "paper": paper, "verdict": verdict,
+            "reason": f"why {id}", "kind": kind, "n_seeds": 1, "effect": None, "ci_low": None, "ci_high": None,
+            "margin": None}
+
+
+CLAIMS = {
+    "architectures": [_number("t1_macs_18", "reproduced", "architecture", 1.8, 1.8, "Table 1"),
+                      _number("t6_params_20", "reproduced", "architecture", 0.27, 0.27),
+                      _number("t6_params_56", "not reproduced", "architecture", 0.9, 0.85)],
+    "cifar_degradation": [
+        _statement("s_rep", "reproduced", 6.0, 4.0, 8.0),
+        _statement("s_con", "contradicted", -6.0, -7.5, -4.5),
+        _statement("s_inc", "inconclusive", 0.0, -0.9, 0.9),
+        _statement("s_one", "inconclusive", 3.0, -math.inf, math.inf, n=1),
+        _statement("s_nm", "not measurable at this scale", None, None, None, n=None),
+        _number("n_rep", "reproduced"), _number("n_not", "not reproduced"),
+        _number("n_nm", "not measurable at this scale"),
+    ],
+    # written before claims carried a kind: the kind is derived, interval fields are None
+    "resnet1202": [
+        {"id": "table6_params_resnet20", "ref": "Table 6", "what": "p", "ours": 0.27, "paper": 0.27,
+         "verdict": "reproduced", "reason": "exact"},
+        {"id": "t6_err", "ref": "Table 6", "what": "e", "ours": 80.0, "paper": 7.5,
+         "verdict": "not measurable at this scale", "reason": "small"},
+        {"id": "overfits", "ref": "Table 6", "what": "o", "ours": 1.2, "paper": "yes",
+         "verdict": "not reproduced", "reason": "old rule"},
+    ],
+}
+
+
+def _build(tmp_path, claims_by_experiment):
+    prof = tmp_path / "reports" / "cpu"
+    outcomes = []
+    for name, claims in claims_by_experiment.items():
+        (prof / name).mkdir(parents=True, exist_ok=True)
+        results = {"experiment": name, "dataset": "cifar10", "scale": "s", "seeds": [0, 1, 2], "claims": claims}
+        (prof / name / "results.json").write_text(json.dumps(results))
+        outcomes.append({"name": name, "profile": "cpu", "status": "ok", "params_file": f"params/{name}/cpu.yaml",
+                         "notebook": str(prof / f"{name}.ipynb"), "html": str(prof / f"{name}.html"),
+                         "wall_seconds": 1.0})
+    when = datetime(2025, 1, 2, tzinfo=timezone.utc)
+    path = build_index(tmp_path / "reports", outcomes, environment=ENV, generated=when)
+    return path.read_text(), json.loads((prof / "index.json").read_text()), prof
+
+
+@pytest.fixture
+def built_kinds(tmp_path):
+    return _build(tmp_path, CLAIMS)
+
+
+def test_headline_counts_each_kind_apart(built_kinds):
+    page, summary, _ = built_kinds
+    assert summary["headline"] == {
+        "experimental claims": "1 reproduced, 1 contradicted, 2 inconclusive, 1 not measurable, 1 not reproduced",
+        "paper numbers": "1 reproduced, 1 not reproduced, 2 not measurable",
+        # Table 6's ResNet-20 parameters appear in two experiments and are counted once
+        "architecture facts": "2/3 exact",
+    }
+    assert summary["counts_by_kind"]["statement"]["inconclusive"] == 2
+    assert "<td>experimental claims</td><td>1 reproduced, 1 contradicted, 2 inconclusive" in page
+    assert "<td>architecture facts</td><td>2/3 exact</td>" in page
+    assert summary["counts"]["contradicted"] == 1 and summary["counts"]["inconclusive"] == 2
+
+
+def test_one_record_per_claim_with_every_field(built_kinds):
+    _, summary, _ = built_kinds
+    records = {r["id"]: r for r in summary["claims"]}
+    assert len(summary["claims"]) == sum(map(len, CLAIMS.values()))
+    for record in summary["claims"]:
+        assert set(kinds.RECORD_FIELDS) <= set(record)
+    assert records["s_rep"] | {} == {**CLAIMS["cifar_degradation"][0], "experiment": "cifar_degradation"}
+    assert (records["s_one"]["ci_low"], records["s_one"]["ci_high"]) == (None, None)  # strict JSON: no inf
+    assert records["s_nm"]["effect"] is None and records["n_rep"]["margin"] is None
+    assert records["n_rep"]["what"] == "number n_rep"  # whatever else the claim holds is kept
+    assert [e["name"] for e in summary["experiments"]] == list(CLAIMS)  # the old layout is kept
+
+
+def test_kinds_of_old_results_are_derived(built_kinds):
+    _, summary, _ = built_kinds
+    records = {r["id"]: r for r in summary["claims"] if r["experiment"] == "resnet1202"}
+    assert {k: r["kind"] for k, r in records.items()} == {
+        "table6_params_resnet20": "architecture", "t6_err": "number", "overfits": "statement"}
+    assert all(r[f] is None for r in records.values() for f in ("n_seeds", "effect", "ci_low", "margin"))
+    assert kinds.claim_kind({"id": "x", "paper": 1.0}, "architectures") == "architecture"
+    assert kinds.claim_kind({"id": "table1_macs_resnet18", "paper": 1.8}) == "architecture"
+
+
+def _rows(page, name):
+    return _section(page, name).split("<tbody>")[1].split("<tr>")[1:]
+
+
+def test_rows_show_kind_and_statement_intervals(built_kinds):
+    page = built_kinds[0]
+    rows = _rows(page, "cifar_degradation")
+    assert [r.split('class="kind">')[1].split("<")[0] for r in rows] == ["statement"] * 5 + ["number"] * 3
+    assert "effect +6.00, 95% CI [+4.00, +8.00], margin 1, 3 seeds" in rows[0]
+    assert "effect -6.00, 95% CI [-7.50, -4.50], margin 1, 3 seeds" in rows[1]
+    assert "effect +3.00, 95% CI not estimated, margin 1, 1 seed<" in rows[3]
+    assert 'class="effect"' not in rows[4] + "".join(rows[5:])  # no effect, or not a statement
+    for verdict in ("contradicted", "inconclusive"):
+        assert f'class="verdict v-{verdict}">{verdict}</span>' in rows[1] + rows[2]
+    assert ">Kind</th>" in page
+
+
+def test_forest_plot_beside_the_index(built_kinds):
+    page, summary, prof = built_kinds
+    assert summary["forest"] == FOREST_PNG and (prof / FOREST_PNG).stat().st_size > 1000
+    assert f'<img src="{FOREST_PNG}"' in page
+
+
+def test_no_statements_no_forest_plot(built_kinds, tmp_path):
+    assert (built_kinds[2] / FOREST_PNG).is_file()
+    page, summary, prof = _build(tmp_path, {"architectures": CLAIMS["architectures"]})
+    assert summary["forest"] is None and not (prof / FOREST_PNG).exists() and "<img" not in page
+    assert summary["headline"]["experimental claims"] == "0 reproduced, 0 contradicted, 0 inconclusive, " \
+                                                        "0 not measurable"
