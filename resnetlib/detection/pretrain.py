@@ -62,7 +62,7 @@ class VGGC4Classifier(nn.Module):
     Its ``features`` and ``head`` carry the detector's names, so the checkpoint loads into ``vgg_c4``.
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, **_: Any) -> None:
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, **_: Any) -> None:
         super().__init__()
         self.pad = nn.ZeroPad2d(2)
         self.features = vgg_small_features(in_channels, batch_norm=True)
