@@ -201,9 +201,12 @@ def fault(plan: Plan, out: Path) -> dict[str, Any]:
         subprocess.run(_train_cmd(plan, reference), cwd=REPO_ROOT, check=True, capture_output=True)
         a, b = _final_weights(killed), _final_weights(reference)
         diff = max(float((a[k].float() - b[k].float()).abs().max()) for k in a if a[k].is_floating_point())
-    return {"killed_mid_run": was_killed, "resume_exit_status": resumed.returncode,
-            "resume_stderr": resumed.stderr.strip()[-500:], "max_abs_weight_difference": diff,
-            "bit_identical": diff == 0.0}
+    result = {"killed_mid_run": was_killed, "resume_exit_status": resumed.returncode,
+              "resume_stderr": resumed.stderr.strip()[-500:], "max_abs_weight_difference": diff,
+              "bit_identical": diff == 0.0}
+    if not (was_killed and resumed.returncode == 0 and diff == 0.0):
+        raise RuntimeError(f"kill-and-resume check failed: {result}")  # the section is then marked failed
+    return result
 
 
 # ----------------------------------------------------------------------------------------- 6. packing

@@ -65,13 +65,21 @@ def replace_atomic(path: str | Path, write: Callable[[BinaryIO], None], keep_pre
             f.flush()
             os.fsync(f.fileno())
         if keep_previous and path.exists():
-            os.replace(path, previous_of(path))
+            keep_copy(path, previous_of(path))
         os.replace(tmp, path)
         fsync_folder(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def keep_copy(path: Path, target: Path) -> None:
+    """Make ``target`` a second name of ``path`` (a hard link renamed into place), so ``path`` itself never
+    disappears: a kill at any moment leaves ``last.pt`` (old or new) on disk."""
+    link = temporary_name(target)
+    os.link(path, link)
+    os.replace(link, target)
 
 
 def previous_of(path: Path) -> Path:

@@ -107,12 +107,14 @@ def cached_run(
     (``checkpoints/last.pt``: ``train(run_dir, True)``), else ``train(run_dir, False)``.
 
     Decided and done under the folder's ``RunLock`` (waiting for another process that holds it), so two
-    jobs that need the same run train it once. ``force`` (before locking) first moves an existing folder
-    aside to ``<name>.replaced-<time>``.
+    jobs that need the same run train it once. ``force`` first moves an existing folder aside to
+    ``<name>.replaced-<time>``, holding its lock; a folder another process is training is refused
+    (``RunLockedError``), never moved from under it.
     """
     run_dir = Path(run_dir)
     if force and run_dir.exists():
-        run_dir.rename(run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"))
+        with RunLock(run_dir):
+            run_dir.rename(run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"))
     with RunLock(run_dir, wait=True):  # a second job needing this run waits, then loads it
         if (run_dir / "summary.json").exists():
             return load(run_dir)
