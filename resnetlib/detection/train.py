@@ -77,15 +77,16 @@ def _step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: tuple[list,
     """One SGD step on the summed losses; returns the total and the four components as floats."""
     losses = model(*batch)
     loss = sum(losses.values())
-    if not math.isfinite(loss.item()):
-        raise FloatingPointError(
-            f"{where}: loss is {loss.item()} ({ {k: round(v.item(), 4) for k, v in losses.items()} }); "
-            "lower the lr or add warm-up"
-        )
+    zero = loss.detach().new_zeros(())
+    values = torch.stack([loss.detach(), *(losses.get(k, zero).detach() for k in LOSS_KEYS)]).tolist()  # one sync
+    logged = {"loss": values[0], **dict(zip(LOSS_KEYS, values[1:]))}
+    if not math.isfinite(values[0]):
+        raise FloatingPointError(f"{where}: loss is {values[0]} ({ {k: round(v, 4) for k, v in logged.items()} }); "
+                                 "lower the lr or add warm-up")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return {"loss": loss.item(), **{k: float(losses[k].item()) if k in losses else 0.0 for k in LOSS_KEYS}}
+    return logged
 
 
 @dataclass
