@@ -4,6 +4,9 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 PROFILE ?= cpu
+## Runs trained at once by `make reproduce` (processes, each with cores/JOBS threads): on 2 cores two
+## 1-thread runs train 3-15% more images/s than one 2-thread run (benchmarks/cpu_setups.py).
+JOBS ?= 2
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 
 .PHONY: reproduce test nbval env data lab bench clean-reports
@@ -25,7 +28,7 @@ data:
 	else echo "Fashion-MNIST will be downloaded by torchvision into ./data on first use"; fi
 
 reproduce: env data
-	$(BIN)/resnetlib reproduce --profile $(PROFILE)
+	$(BIN)/resnetlib reproduce --profile $(PROFILE) --jobs $(JOBS)
 
 ## The tests: pytest on TEST_WORKERS processes (pytest-xdist), one compute thread each; a test file runs
 ## whole on one worker, files with more `slow` tests first (tests/conftest.py). tests/conftest.py also

@@ -40,3 +40,23 @@ def test_autocast_off_is_a_null_context_and_bf16_casts_matmuls():
         assert (a @ a).dtype == torch.bfloat16
     with autocast("bf16", torch.device("cpu"), cache_enabled=False)():
         assert (a @ a).dtype == torch.bfloat16 and not torch.is_autocast_cache_enabled()
+
+
+def test_cpu_features_name_the_processor_and_its_kernel_level():
+    from resnetlib.devices import RECORDED_CPU_FLAGS, cpu_features
+
+    cpu = cpu_features()
+    assert cpu["model"] and cpu["capability"] == torch.backends.cpu.get_cpu_capability()
+    assert set(cpu["flags"]) <= set(RECORDED_CPU_FLAGS)
+
+
+def test_amp_auto_follows_the_cpu_flags(monkeypatch):
+    from resnetlib import devices
+
+    assert devices.resolve_amp("off", "cpu") == "off" and devices.resolve_amp("bf16", "cpu") == "bf16"
+    assert devices.resolve_amp("auto", "cuda") == "bf16"
+    for flags, expected in ((["avx2"], "off"), (["avx2", "avx512_bf16"], "bf16"), (["amx_bf16"], "bf16")):
+        monkeypatch.setattr(devices, "cpu_features", lambda flags=flags: {"flags": flags})
+        assert devices.resolve_amp("auto", "cpu") == expected, flags
+    monkeypatch.setattr(devices, "cpu_features", lambda: {"flags": ["avx2"]})
+    assert devices.autocast("auto", "cpu") is contextlib.nullcontext

@@ -24,6 +24,7 @@ from .common import (
     build_image_data,
     check_sizes,
     default_root,
+    resize_images,
 )
 from .device import DeviceBatches
 from .export import export_image_folder
@@ -58,6 +59,7 @@ __all__ = [
     "imagenet_loaders",
     "imagenet_transforms",
     "load",
+    "resize_images",
     "ten_crop_predict",
 ]
 
@@ -79,6 +81,7 @@ def load(
     test_size: int | None = None,
     seed: int = 0,
     download: bool = False,
+    image_size: int | None = None,
 ) -> ImageData:
     """Load data set ``name`` (one of ``DATASETS``) whole into memory.
 
@@ -88,7 +91,9 @@ def load(
     ``test_size`` then take seeded subsets (for small CPU runs). All subsets are seeded random and
     class-balanced (round-robin over classes); ``val`` does not depend on ``train_size``. ``mean`` is
     the per-pixel mean of the final training split. ``download=True`` lets torchvision fetch missing
-    files where the network allows. Missing files raise DataNotFoundError saying how to get them.
+    files where the network allows. ``image_size`` resizes every image to that square side once
+    (``resize_images``: bilinear, antialiased, back to uint8), before the mean is taken. Missing files
+    raise DataNotFoundError saying how to get them.
     For "synthetic", ``train_size``/``test_size`` default to 512/256 and ``root`` is ignored.
     """
     if name not in DATASETS:
@@ -98,9 +103,9 @@ def load(
         )
     check_sizes(train_size, val_size, test_size)
     if name == "synthetic":
-        return synthetic(train_size, test_size, val_size=val_size, seed=seed)
+        return resize_images(synthetic(train_size, test_size, val_size=val_size, seed=seed), image_size)
     train, test, classes, source = _READERS[name](root, download=download)
-    return build_image_data(
+    return resize_images(build_image_data(
         name,
         source,
         train,
@@ -110,4 +115,4 @@ def load(
         val_size=val_size,
         test_size=test_size,
         seed=seed,
-    )
+    ), image_size)

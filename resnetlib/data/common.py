@@ -225,3 +225,28 @@ def build_image_data(
         g = torch.Generator().manual_seed(derive_seed(seed, 3, 0))
         test = test.subset(balanced_subset(test.labels, test_size, g))
     return ImageData(name, source, train, val, test, pixel_mean(train.images), list(classes))
+
+
+def resize_split(split: Split, size: int, chunk: int = 8192) -> Split:
+    """Every image of ``split`` resized to ``size`` x ``size`` (bilinear, antialiased, rounded to uint8)."""
+    out = torch.empty((len(split), split.images.shape[1], size, size), dtype=torch.uint8)
+    for start in range(0, len(split), chunk):
+        x = split.images[start : start + chunk].float()
+        y = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[start : start + chunk] = y.round_().clamp_(0, 255).to(torch.uint8)
+    return Split(out, split.labels)
+
+
+def resize_images(data: ImageData, size: int | None) -> ImageData:
+    """``data`` with every split resized to ``size`` px square and the training mean taken again; ``None``
+    or the data's own size returns ``data`` unchanged. A cheaper stand-in for the budget study: the
+    per-image cost of a CIFAR net scales with the pixel count."""
+    if size is None:
+        return data
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"image_size must be a positive integer or None; got {size!r}")
+    if tuple(data.train.images.shape[2:]) == (size, size):
+        return data
+    train, test = resize_split(data.train, size), resize_split(data.test, size)
+    val = resize_split(data.val, size) if data.val is not None else None
+    return ImageData(data.name, data.source, train, val, test, pixel_mean(train.images), list(data.classes))

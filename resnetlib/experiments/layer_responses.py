@@ -76,7 +76,7 @@ def _response_rows(stds: dict[str, list[float]], labels: dict, run_dir: str) -> 
 def _test_batches(params: Params, seed: int):
     d = params.base_config().data
     data = datasets.load(d.name, d.root or None, train_size=d.train_size, val_size=d.val_size,
-                         test_size=d.test_size, seed=seed)
+                         test_size=d.test_size, seed=seed, image_size=d.image_size)
     batches = datasets.DeviceBatches(data.test, data.mean, min(500, len(data.test)), seed, "cpu", augment=False)
     return lambda: batches.eval_batches(500)
 

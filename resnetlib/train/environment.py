@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import torchvision
 
+from ..devices import cpu_features, resolve_amp
 from ..paths import REPO_ROOT
 
 __all__ = ["git_state", "device_name", "machine_device", "describe_environment", "UNKNOWN_GIT"]
@@ -55,7 +56,7 @@ def git_state(root: Path = REPO_ROOT) -> dict[str, Any]:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    return f"{cpu_features()['model']} CPU, {torch.get_num_threads()} threads"
 
 
 def machine_device() -> str:
@@ -66,7 +67,9 @@ def machine_device() -> str:
     return f"cuda: {len(names)} x {names[0]}" if len(set(names)) == 1 else "cuda: " + ", ".join(names)
 
 
-def describe_environment(device: torch.device, dataset: str, data_source: str) -> dict[str, Any]:
+def describe_environment(device: torch.device, dataset: str, data_source: str, amp: str = "off") -> dict[str, Any]:
+    """Where and how a run trains: code, library versions, device, the CPU's kernel level and bf16 flags
+    (the same seed trains other numbers on other CPUs), the precision ``amp`` resolved to, the data."""
     return {
         **git_state(),
         "torch": torch.__version__,
@@ -76,6 +79,8 @@ def describe_environment(device: torch.device, dataset: str, data_source: str) -
         "device": str(device),
         "device_name": device_name(device),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "cpu": cpu_features(),
+        "amp": resolve_amp(amp, device),
         "dataset": dataset,
         "data_source": data_source,
     }

@@ -155,7 +155,7 @@ def _fit(config, folder: RunFolder, resume, on_evaluation, info: DistInfo) -> Ru
     if resume:
         _restore(run)
     else:
-        folder.write_start(config, describe_environment(device, run.data.name, run.data.source))
+        folder.write_start(config, describe_environment(device, run.data.name, run.data.source, config.amp))
     _wrap_for_training(run)
     _train(run, on_evaluation)
     return _finish(run)
@@ -208,7 +208,7 @@ def prepare_data(config: TrainConfig, device: torch.device, info: DistInfo) -> T
         return _imagefolder_data(config, device)
     data = datasets.load(
         d.name, d.root or None, train_size=d.train_size, val_size=d.val_size, test_size=d.test_size,
-        seed=config.seed, download=d.download,
+        seed=config.seed, download=d.download, image_size=d.image_size,
     )
     return device_training_data(
         data, batch_size=config.optim.batch_size, eval_batch_size=config.eval_batch_size, seed=config.seed,

@@ -13,7 +13,8 @@ The key (``run_key``) is a sha256 of four things:
    run records is hashed too (``eval_every``, a detector's ``log_every``): a reused run must hold the
    curves that were asked for.
 2. the kind of device the config resolves to here (``cpu``, ``cuda``, ``mps``): ``device: auto`` trains
-   other numbers on a GPU than on a CPU, so a GPU run is not reused on a CPU (or the reverse).
+   other numbers on a GPU than on a CPU, so a GPU run is not reused on a CPU (or the reverse); and, for
+   ``amp: auto``, the precision it resolves to on this machine (bf16 where the CPU has bf16 instructions).
 3. resnetlib's version.
 4. a fingerprint of the code that trains (``code_fingerprint``): the bytes of every ``*.py`` file under
    ``CLASSIFIER_CODE`` (``models/``, ``data/``, ``train/``, ``devices.py``) and, for detectors,
@@ -35,7 +36,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from .. import __version__
-from ..devices import resolve_device
+from ..devices import resolve_amp, resolve_device
 from .config import PRESENTATION_ONLY, TrainConfig
 from .lock import RunLock
 from .loop import RunResult, fit
@@ -82,12 +83,15 @@ def code_fingerprint(parts: Sequence[str] = CLASSIFIER_CODE, root: str | Path = 
 
 def run_key(config: BaseModel, code: Sequence[str] = CLASSIFIER_CODE) -> str:
     """Hash of every result-changing setting, resnetlib's version and the training code (see above)."""
+    device_type = resolve_device(config.device).type
     settings: dict[str, Any] = {
         "config": config.model_dump(mode="json", exclude=set(PRESENTATION_ONLY)),
-        "device_type": resolve_device(config.device).type,
+        "device_type": device_type,
         "resnetlib": __version__,
         "code": code_fingerprint(code),
     }
+    if getattr(config, "amp", None) == "auto":
+        settings["amp_resolved"] = resolve_amp("auto", device_type)
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 

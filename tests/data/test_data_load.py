@@ -225,3 +225,26 @@ def test_synthetic():
     assert int(small.train.labels.max()) < 3
     with pytest.raises(ValueError, match="channels"):
         synthetic(16, 4, channels=0)
+
+
+def test_image_size_resizes_every_split_once_and_retakes_the_mean(fake_fashion):
+    root, arrays = fake_fashion
+    d = data.load("fashion_mnist", root, val_size=20, image_size=16)
+    for split in (d.train, d.val, d.test):
+        assert split.images.dtype == torch.uint8 and tuple(split.images.shape[1:]) == (1, 16, 16)
+    assert d.mean.shape == (1, 16, 16)
+    assert torch.allclose(d.mean, d.train.images.float().mean(0) / 255, atol=1e-6)
+    assert d.describe().endswith("1x16x16")
+    full = data.load("fashion_mnist", root, val_size=20)
+    assert d.train.labels.tolist() == full.train.labels.tolist()  # same samples, only smaller
+    # a constant image stays constant (antialiased bilinear averages neighbours)
+    flat = data.Split(torch.full((2, 1, 28, 28), 77, dtype=torch.uint8), torch.zeros(2, dtype=torch.int64))
+    assert torch.equal(data.resize_images(data.ImageData("x", "", flat, None, flat, full.mean, ["a"]), 16).train.images,
+                       torch.full((2, 1, 16, 16), 77, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("size", [0, -3, 2.5, True])
+def test_bad_image_size_is_refused(fake_fashion, size):
+    root, _ = fake_fashion
+    with pytest.raises(ValueError, match="image_size must be a positive integer"):
+        data.load("fashion_mnist", root, image_size=size)

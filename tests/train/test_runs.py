@@ -57,7 +57,7 @@ def candidates(value: Any, literal_options: list[Any]) -> list[Any]:
         others = ([*value[:-1], value[-1] * 2], [*value[:-1], value[0]], value[:-1], [*value, value[-1]])
         return [type(value)(v) for v in others]
     if value is None:
-        return [*literal_options, 1, 2, "B", [1.0]]
+        return [*literal_options, 1, 2, "B", [1.0], 16]
     return [o for o in literal_options if o != value] + ["cpu", "/somewhere/else", "2017", *models.names()]
 
 
@@ -191,3 +191,13 @@ def test_cached_run_trains_reuses_resumes_and_force_moves_aside(tmp_path):
     assert rec(run_dir, force=True) == "trained" and rec.calls[-1] == ("train", False)
     (aside,) = tmp_path.glob("net-s0-abc.replaced-*")
     assert (aside / "summary.json").is_file()  # never deleted
+
+
+def test_amp_auto_keys_by_the_precision_it_resolves_to(monkeypatch):
+    from resnetlib.train import runs
+
+    config = TrainConfig.model_validate({"amp": "auto", "device": "cpu"})
+    monkeypatch.setattr(runs, "resolve_amp", lambda amp, device: "bf16")
+    with_bf16 = runs.run_key(config)
+    monkeypatch.setattr(runs, "resolve_amp", lambda amp, device: "off")
+    assert runs.run_key(config) != with_bf16
