@@ -52,6 +52,7 @@ from .paths import NOTEBOOKS_DIR, PARAMS_DIR, REPO_ROOT, REPORTS_DIR
 __all__ = [
     "EXPERIMENTS",
     "PAPER_ORDER",
+    "ON_REQUEST",
     "Outcome",
     "discover_experiments",
     "params_file_for",
@@ -71,7 +72,13 @@ PAPER_ORDER = (
     "layer_responses",
     "resnet1202",
     "detection",
+    "budget_study",
 )
+#: Experiments that cost hours at every profile but smoke: they run only when named (``--only``), and
+#: their committed result lies under reports/reference/ (the budget study: ~5 core-hours at cpu).
+ON_REQUEST = frozenset({"budget_study"})
+#: The profile that runs every notebook, ``ON_REQUEST`` ones included (CI's "Run All" check).
+EVERY_NOTEBOOK_PROFILE = "smoke"
 #: Parameters the runner always injects; every notebook must declare them in its ``parameters`` cell.
 RUNNER_PARAMETERS = ("profile", "output_dir")
 KERNEL_NAME = "python3"
@@ -114,9 +121,12 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-def _select(only: Iterable[str] | None, experiments: Sequence[str]) -> list[str]:
+def _select(only: Iterable[str] | None, experiments: Sequence[str], profile: str = EVERY_NOTEBOOK_PROFILE
+            ) -> list[str]:
+    """The experiments named by ``only`` (checked), else every one; outside the smoke profile the
+    ``ON_REQUEST`` ones only when named."""
     if not only:
-        return list(experiments)
+        return [e for e in experiments if profile == EVERY_NOTEBOOK_PROFILE or e not in ON_REQUEST]
     wanted: list[str] = []
     errors = []
     for name in only:
@@ -251,7 +261,7 @@ def validate_profile(
     experiments = discover_experiments(notebooks_dir)
     if not experiments:
         raise ConfigError(f"no notebooks found in {_display_path(notebooks_dir)}")
-    selected = _select(only, experiments)
+    selected = _select(only, experiments, profile)
 
     out: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
@@ -676,11 +686,14 @@ def run_profile(
         timeout=execution_timeout, progress=progress,
     )
     run.profile_dir.mkdir(parents=True, exist_ok=True)
+    queue_seconds = 0.0
     if jobs > 1:
+        start = time.perf_counter()
         run = _pretrain(run, validated, jobs, params_model_for or default_params_model)
+        queue_seconds = time.perf_counter() - start
     outcomes = _run_all(run, validated)
     index = build_index(run.profile_dir.parent, _listed(run, outcomes, only), profile=profile,
-                        environment=environment)
+                        environment=environment, queue_seconds=queue_seconds)
     run.say(_closing_line(outcomes, index))
     return outcomes
 

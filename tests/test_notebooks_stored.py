@@ -75,9 +75,14 @@ def test_the_training_cell_is_tagged_log_output(name: str):
     assert len(tagged) == 1 and "experiment.run(params)" in tagged[0], tagged
 
 
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", [*PROFILES, "cpu-long"])
 def test_every_params_file_validates(profile: str):
+    """Every profile runs every notebook, except the on-request ones (the budget study) outside smoke,
+    which validate when named."""
     if not EXPERIMENTS:
         pytest.skip("no notebooks yet")
     validated = reproduce.validate_profile(profile)
-    assert list(validated) == EXPERIMENTS
+    assert list(validated) == [e for e in EXPERIMENTS if profile == "smoke" or e not in reproduce.ON_REQUEST]
+    on_request = [e for e in EXPERIMENTS if e in reproduce.ON_REQUEST and profile in PROFILES]
+    if on_request:
+        assert list(reproduce.validate_profile(profile, only=on_request)) == on_request

@@ -38,6 +38,30 @@ SMOKE_FOLDERS: dict[str, Any] = {
 }
 
 
+#: Table 1's nets halve the side five times (conv1, max pool, conv3_x..conv5_x): output stride 32.
+OUTPUT_STRIDE = 32
+#: The smallest final feature map at which conv5_x's 3x3 convolutions still see a neighbourhood (at 1x1
+#: they act as 1x1 convolutions and the net is not the paper's architecture).
+MIN_FINAL_MAP = 2
+
+
+def final_map_side(crop: int) -> int:
+    """Side of conv5_x's output for a ``crop`` px input (224 -> 7, Table 1)."""
+    side = crop
+    for _ in range(5):
+        side = (side + 1) // 2
+    return side
+
+
+def spatial_problem(crop: int) -> str | None:
+    """Why a crop is too small for Table 1's nets to keep their architecture, or None."""
+    side = final_map_side(crop)
+    if side >= MIN_FINAL_MAP:
+        return None
+    return (f"at {crop} px crops conv5_x runs on {side}x{side} maps, so its 3x3 convolutions act as 1x1 ones: "
+            f"needs crops of >= {OUTPUT_STRIDE * MIN_FINAL_MAP} px for a {MIN_FINAL_MAP}x{MIN_FINAL_MAP} final map")
+
+
 class StandIn(StrictModel):
     """A small data set exported as class folders (``<runs_dir>/exports/``) in place of ImageNet."""
 
@@ -61,6 +85,11 @@ class ClassFolderParams(TrainingParams):
         if self.stand_in is not None and not isinstance(self.base_config().data, FolderData):
             raise ValueError("stand_in exports class folders: set train.data.name to imagefolder, or stand_in: None")
         return self
+
+    def scale_problem(self) -> str | None:
+        """Table 1's nets on class folders need every stage to keep spatial extent (``spatial_problem``)."""
+        data = self.base_config().data
+        return spatial_problem(data.crop) if isinstance(data, FolderData) else None
 
     def family(self) -> "FolderFamily | DeviceFamily":
         config = self.base_config()

@@ -11,8 +11,17 @@ import seaborn as sns
 
 sns.set_theme(style="whitegrid", context="notebook")
 
-__all__ = ["legend_outside", "cost_against_depth", "error_curves", "response_stds", "shortcut_options",
-           "activation_memory", "forest_plot", "VERDICT_COLOURS"]
+__all__ = [
+    "VERDICT_COLOURS",
+    "activation_memory",
+    "budget_emergence",
+    "cost_against_depth",
+    "error_curves",
+    "forest_plot",
+    "legend_outside",
+    "response_stds",
+    "shortcut_options",
+]
 
 
 def legend_outside(ax: plt.Axes, title: str | None = None, **kwargs) -> None:
@@ -199,3 +208,67 @@ def _forest_legend(ax: plt.Axes, t: pd.DataFrame) -> None:
         ax.plot([], [], "o-", color=VERDICT_COLOURS[verdict], label=verdict)
     ax.plot([], [], marker="|", ls="", color="k", ms=12, mew=1.6, label="practical margin")
     legend_outside(ax, title="verdict")
+
+
+def budget_emergence(effects: pd.DataFrame, columns: int = 4) -> plt.Figure:
+    """The budget study: each claim's mean effect (dot) and 95% interval (bar) against the training cost
+    of the setting (core-hours, log scale), one panel per claim, coloured by verdict, one line per image
+    size; zero (black) and the claim's practical margin (dashed). A hollow dot is a setting where a gate
+    failed (a net did not train or its curve had not flattened): its mean is shown, it is no evidence.
+
+    ``effects`` is the study's ``effects`` table (``id``, ``core_hours``, ``image_size``, ``effect``,
+    ``ci_low``, ``ci_high``, ``margin``, ``verdict``).
+    """
+    ids = list(dict.fromkeys(effects["id"]))
+    rows = -(-len(ids) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows), squeeze=False)
+    sizes = sorted(effects["image_size"].unique())
+    styles = dict(zip(sizes, ["s", "o", "^", "D"]))
+    for ax, cid in zip(axes.flat, ids):
+        part = effects[effects["id"] == cid].sort_values("core_hours")
+        for size, line in part.groupby("image_size"):
+            ax.plot(line["core_hours"], line["effect"], color="0.6", lw=0.8, zorder=1)
+            for _, row in line.iterrows():
+                _emergence_point(ax, row, styles[size])
+        ax.axhline(0, color="k", lw=0.8)
+        margin = part["margin"].dropna()
+        if len(margin):
+            ax.axhline(float(margin.iloc[0]), color="k", lw=0.8, ls="--")
+        _log_hours_axis(ax)
+        ax.set_title(cid.replace("_", " "), fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(ids):]:
+        ax.axis("off")
+    for verdict in [v for v in VERDICT_COLOURS if v in set(effects["verdict"])]:
+        axes.flat[0].plot([], [], "o", color=VERDICT_COLOURS[verdict], label=verdict)
+    for size in sizes:
+        axes.flat[0].plot([], [], styles[size], color="0.4", mfc="none", label=f"{size} px")
+    fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="lower center", ncol=7, fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.supxlabel("training cost of the setting (core-hours, log scale)", fontsize=9, y=0.035)
+    fig.supylabel("effect in the claim's unit (positive: the paper's direction)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def _log_hours_axis(ax: plt.Axes) -> None:
+    """A log x axis labelled in plain numbers (0.1, 0.3, 1, ...), without minor labels."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    ticks = [t for t in (0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100) if low <= t <= high] or [low, high]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _emergence_point(ax: plt.Axes, row: pd.Series, marker: str) -> None:
+    colour = VERDICT_COLOURS.get(row["verdict"], "#8c8c8c")
+    if pd.isna(row["effect"]):
+        return
+    if not (pd.isna(row["ci_low"]) or pd.isna(row["ci_high"])):
+        ax.vlines(row["core_hours"], row["ci_low"], row["ci_high"], color=colour, lw=2)
+    gated = pd.isna(row["ci_low"]) and pd.isna(row["ci_high"])
+    ax.plot(row["core_hours"], row["effect"], marker, color=colour, mfc="white" if gated else colour, ms=6,
+            mec=colour, zorder=3)

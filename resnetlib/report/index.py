@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ..devices import cpu_features, resolve_amp
 from ..paths import REPO_ROOT
 from ..train.environment import git_state, machine_device
+from .kinds import claim_record, effect_text, headline, kind_counts, statement_records
 from .render import write_atomic
 from .tables import DASH, fmt_claim_value, fmt_seconds
-from .kinds import claim_record, effect_text, headline, kind_counts, statement_records
 from .verdicts import CONTRADICTED, INCONCLUSIVE, NOT_MEASURABLE, NOT_REPRODUCED, REPRODUCED
 
-__all__ = ["build_index", "collect_environment", "FAILED", "NO_RESULTS", "VERDICT_ORDER", "LEGEND"]
+__all__ = ["FAILED", "LEGEND", "NO_RESULTS", "VERDICT_ORDER", "build_index", "collect_environment"]
 
 FAILED = "failed"
 NO_RESULTS = "no results"
@@ -70,8 +71,15 @@ def collect_environment(repo: Path = REPO_ROOT) -> dict[str, Any]:
 
     env: dict[str, Any] = {"python": platform.python_version(), "host": platform.node()}
     env.update({f"git_{k}": v for k, v in git_state(repo).items()})
-    env.update(torch=torch.__version__, device=machine_device())
+    env.update(torch=torch.__version__, device=machine_device(), cpu=_cpu_text(), cpu_amp=resolve_amp("auto", "cpu"))
     return env
+
+
+def _cpu_text() -> str:
+    """The CPU the runs trained on: model, torch's kernel level, the bf16/AVX flags (they decide speed and,
+    through the kernels, the numbers a seed gives)."""
+    cpu = cpu_features()
+    return f"{cpu['model']}, kernels {cpu['capability']}, flags {' '.join(cpu['flags']) or 'none recorded'}"
 
 
 def _commit_text(env: Mapping[str, Any]) -> str:
@@ -225,15 +233,19 @@ def _counts(sections: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def _meta(profile: str, env: Mapping[str, Any], generated: datetime, items: Sequence[Mapping]) -> list:
+def _meta(profile: str, env: Mapping[str, Any], generated: datetime, items: Sequence[Mapping],
+          queue_seconds: float = 0.0) -> list:
     n_failed = sum(1 for o in items if o.get("status") != "ok")
+    notebooks = f"{len(items)} notebooks {fmt_seconds(_total_wall(items))}, {n_failed} failed"
+    queue = f"run queue {fmt_seconds(queue_seconds)} + " if queue_seconds else ""
     return [
         ("profile", profile),
         ("date", generated.strftime("%Y-%m-%d %H:%M:%S %Z").strip()),
         ("git commit", _commit_text(env)),
         ("torch", str(env.get("torch", "unknown"))),
         ("device", str(env.get("device", "unknown"))),
-        ("total wall time", f"{fmt_seconds(_total_wall(items))} ({len(items)} notebooks, {n_failed} failed)"),
+        ("CPU", f"{env.get('cpu', 'unknown')}; amp: auto trains in {env.get('cpu_amp', 'unknown')} on it"),
+        ("total wall time", f"{fmt_seconds(_total_wall(items) + queue_seconds)} ({queue}{notebooks})"),
     ]
 
 
@@ -303,12 +315,14 @@ def build_index(
     profile: str | None = None,
     environment: Mapping[str, Any] | None = None,
     generated: datetime | None = None,
+    queue_seconds: float = 0.0,
 ) -> Path:
     """Write ``reports_dir/<profile>/index.html`` and ``index.json`` for ``outcomes``; returns the HTML path.
 
     ``reports_dir`` is the root reports folder (``reports/``); ``outcomes`` are the runner's
     ``Outcome`` objects (or their dicts), in the order their sections should appear. ``profile`` defaults
-    to the outcomes' profile; ``environment`` to :func:`collect_environment`.
+    to the outcomes' profile; ``environment`` to :func:`collect_environment`. ``queue_seconds``: the time
+    the run queue (``reproduce --jobs N``) trained before the notebooks ran, counted in the total.
     """
     items = [_as_dict(o) for o in outcomes]
     profile = _resolve_profile(items, profile)
@@ -324,7 +338,8 @@ def build_index(
         "profile": profile,
         "generated": generated.isoformat(timespec="seconds"),
         "environment": env,
-        "total_wall_seconds": round(_total_wall(items), 1),
+        "total_wall_seconds": round(_total_wall(items) + queue_seconds, 1),
+        "run_queue_seconds": round(queue_seconds, 1),
         "counts": counts,
         "counts_by_kind": by_kind,
         "headline": dict(headline(by_kind)),
@@ -334,7 +349,7 @@ def build_index(
     }
     profile_dir.mkdir(parents=True, exist_ok=True)
     summary["forest"] = _write_forest(records, profile_dir)
-    page = _render_page(profile=profile, meta=_meta(profile, env, generated, items), counts=counts,
+    page = _render_page(profile=profile, meta=_meta(profile, env, generated, items, queue_seconds), counts=counts,
                         sections=sections, verdict_order=VERDICT_ORDER, headline=headline(by_kind),
                         forest=summary["forest"])
     write_atomic(profile_dir / "index.json", json.dumps(summary, indent=2, default=str))

@@ -97,3 +97,18 @@ def test_validation_and_missing_imagenet(tmp_path):
     params = exp.Params(stand_in=None, data_root=str(tmp_path / "nowhere"))
     with pytest.raises(DataNotFoundError, match="train"):
         exp.class_folders(params)
+
+
+def test_crops_that_flatten_conv5_make_the_statements_not_measurable():
+    from resnetlib.experiments.class_folders import final_map_side, spatial_problem
+    from resnetlib.experiments.training import trained_enough
+
+    assert [final_map_side(c) for c in (32, 64, 96, 224)] == [1, 2, 3, 7]
+    assert spatial_problem(64) is None and "1x1" in spatial_problem(32)
+    small = exp.Params(train={"data": {"train_size": 512, "scale": [32, 40], "crop": 32},
+                          "optim": {"iterations": 64, "batch_size": 32}})
+    ok, why = trained_enough(small, small.depths)
+    assert not ok and "conv5_x runs on 1x1 maps" in why
+    large = exp.Params(stand_in={"image_size": 64}, train={"data": {"train_size": 512, "scale": [64, 80], "crop": 64},
+                                                      "optim": {"iterations": 64, "batch_size": 32}})
+    assert large.scale_problem() is None and trained_enough(large, large.depths)[0]

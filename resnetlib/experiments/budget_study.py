@@ -1,0 +1,212 @@
+"""When does each claim of the paper emerge on a CPU? The same claims, judged the same way, at several budgets.
+
+Every setting (training iterations, image size, training subset, batch) trains the CIFAR-style nets of
+Sec. 4.2 that the cpu-scale claims need (plain and residual nets of two depths, options B and C at the
+shallow depth) with several seeds, then judges each claim exactly as its own notebook does, by calling
+that notebook's experiment module with the setting's ``train`` section:
+
+- ``cifar_degradation``: Fig. 1 / Fig. 6 left (plain degradation), Fig. 6 middle and Table 6's trend
+  (the deeper ResNet ends lower, training and test error), ResNet beats plain at equal depth;
+- ``layer_responses``: Fig. 7 (ResNet responses smaller than plain, deeper ResNet smaller), under both
+  std definitions;
+- ``shortcut_options``: Table 3 at the shallow depth (options A, B, C each beat plain; the A < B < C
+  steps, whose verdict is reserved to the paper's scale but whose interval is still shown).
+
+The learning rate steps at 50% and 75% of each budget (the paper's 32k and 48k of 64k). The result is one
+row per (setting, claim): the claim's mean effect, its 95% interval and verdict, beside the setting's cost
+(core-hours of training on this machine), so a reader sees at which budget each claim emerges, or that it does
+not within what was tried. The profiles ``cpu`` and ``cpu-long`` are sized from it (README).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import Field, model_validator
+
+from ..config import StrictModel, deep_merge
+from ..report.verdicts import NOT_MEASURABLE
+from ..train import TrainConfig
+from . import cifar_degradation, layer_responses, shortcut_options
+from .base import Claim, Measured, Outcome, run_experiment
+from .training import TrainingParams, data_source
+from .training import final_errors as final_errors_by
+
+#: Training images of Fashion-MNIST (the study's data set): the default training subset is all of them.
+FULL_TRAIN_IMAGES = 60_000
+
+
+class Setting(StrictModel):
+    """One budget: how long, on how large images, on how many of them, in what batches."""
+
+    iterations: int = Field(..., ge=8, description="SGD iterations; lr /10 at 50% and 75% of them")
+    image_size: int | None = Field(None, ge=8, description="images resized to this side; None = the data's own")
+    train_size: int | None = Field(None, ge=64, description="training subset; None = train.data.train_size")
+    batch_size: int = Field(128, ge=8, description="paper: 128")
+
+    def label(self) -> str:
+        size = f"{self.image_size}px" if self.image_size else "native"
+        subset = f", {self.train_size // 1000}k images" if self.train_size and self.train_size >= 1000 else (
+            f", {self.train_size} images" if self.train_size else "")
+        batch = f", batch {self.batch_size}" if self.batch_size != 128 else ""
+        return f"{self.iterations} it, {size}{subset}{batch}"
+
+    def padding(self, native: int) -> int:
+        """The crop padding: the paper's 4 px of 32 (one eighth of the side), rounded half up."""
+        return int((self.image_size or native) / 8 + 0.5)
+
+
+def _default_settings() -> list[Setting]:
+    return [Setting(iterations=12, image_size=16), Setting(iterations=24, image_size=16)]
+
+
+class Params(TrainingParams):
+    """The nets, seeds and settings of the study; ``train`` holds what every setting shares."""
+
+    settings: list[Setting] = Field(default_factory=_default_settings, min_length=1,
+                                    description="the budgets, cheapest first")
+    depths: cifar_degradation.CifarDepths = Field(default_factory=lambda: [20, 32],
+                                                  description="shallow and deep CIFAR depths (paper: 20, 56)")
+    evaluations: int = Field(8, ge=4, description="evaluations per run (>= 2 in the last lr phase's 2nd half)")
+    native_size: int = Field(28, ge=8, description="the data set's own image side (Fashion-MNIST 28, CIFAR-10 32)")
+
+    @model_validator(mode="after")
+    def _two_depths(self):
+        if len(self.depths) != 2:
+            raise ValueError(f"depths must be two CIFAR depths (shallow, deep); got {self.depths}")
+        return self
+
+    def setting_train(self, setting: Setting) -> dict[str, Any]:
+        """The ``train`` section of one setting: the shared ``train`` with the setting's budget and data."""
+        data = {"image_size": setting.image_size, "padding": setting.padding(self.native_size)}
+        if setting.train_size is not None:
+            data["train_size"] = setting.train_size
+        optim = {"iterations": setting.iterations, "batch_size": setting.batch_size, "milestones": [0.5, 0.75]}
+        every = max(1, setting.iterations // self.evaluations)
+        return deep_merge(self.train, {"data": data, "optim": optim, "eval_every": every})
+
+    def sub_params(self, module, setting: Setting, **fields) -> TrainingParams:
+        """``module.Params`` (an experiment whose claims the study judges) at ``setting``."""
+        common = {k: getattr(self, k) for k in ("profile", "runs_dir", "data_root", "device", "force")}
+        return module.Params.model_validate({**common, "seeds": self.seeds, "train": self.setting_train(setting),
+                                             **fields})
+
+    def experiments(self, setting: Setting) -> dict[str, TrainingParams]:
+        shallow = self.depths[0]
+        return {
+            "cifar_degradation": self.sub_params(cifar_degradation, setting, depths=self.depths),
+            "layer_responses": self.sub_params(layer_responses, setting, plain_depths=self.depths,
+                                               resnet_depths=self.depths),
+            "shortcut_options": self.sub_params(shortcut_options, setting, depth=shallow),
+        }
+
+
+def planned_runs(params: Params) -> list[TrainConfig]:
+    """Every configuration the study trains, cheapest setting first, without repeats (the run queue of
+    ``reproduce --jobs`` trains them first)."""
+    configs, seen = [], set()
+    for setting in params.settings:
+        for name, sub in params.experiments(setting).items():
+            module = {"cifar_degradation": cifar_degradation, "layer_responses": layer_responses,
+                      "shortcut_options": shortcut_options}[name]
+            for config in module.planned_runs(sub):
+                key = config.model_dump_json()
+                if key not in seen:
+                    seen.add(key)
+                    configs.append(config)
+    return configs
+
+
+# ------------------------------------------------------------------------------------------------ measuring
+def setting_claims(params: Params, setting: Setting) -> tuple[list[Claim], pd.DataFrame]:
+    """The statements of the three experiments at ``setting`` (judged by their own modules), and the
+    training curves of every run they used."""
+    subs = params.experiments(setting)
+    deg, resp, opts = subs["cifar_degradation"], subs["layer_responses"], subs["shortcut_options"]
+    curves = cifar_degradation.train_all(deg)
+    claims = [c for c in cifar_degradation.claims_from(deg, curves) if c.kind == "statement"]
+    responses, response_curves = layer_responses.measure_responses(resp)
+    claims += layer_responses.claims_from(resp, responses, response_curves)
+    option_curves, _, _ = shortcut_options.train_all(opts)
+    claims += [shortcut_options.beats_plain_claim(opts, option_curves),
+               *shortcut_options.order_claims(opts, option_curves, final_errors_by(option_curves, by=("option",)))]
+    runs = pd.concat([curves.assign(option=curves.kind.map({"plain": "plain", "resnet": "A"})), option_curves])
+    return claims, runs.drop_duplicates(subset=["run_dir", "iteration"])
+
+
+def core_hours(curves: pd.DataFrame) -> float:
+    """CPU core-hours (or GPU-hours) of training of the distinct runs in ``curves``: each run's
+    ``train_seconds`` times the compute threads it had (``threads`` in its config.yaml), so a run queue of
+    two 1-thread jobs and one 2-thread job count alike; on a 2-core machine the wall time is about half."""
+    return sum(_run_core_seconds(Path(d)) for d in curves.run_dir.unique()) / 3600.0
+
+
+def _run_core_seconds(run_dir: Path) -> float:
+    seconds = float(json.loads((run_dir / "summary.json").read_text())["train_seconds"])
+    env = json.loads((run_dir / "environment.json").read_text())
+    if not str(env.get("device", "cpu")).startswith("cpu"):
+        return seconds
+    threads = yaml.safe_load((run_dir / "config.yaml").read_text()).get("threads")
+    return seconds * (threads or os.cpu_count() or 1)
+
+
+def claim_rows(params: Params, setting: Setting, claims: list[Claim], hours: float) -> list[dict[str, Any]]:
+    cost = {"setting": setting.label(), "iterations": setting.iterations,
+            "image_size": setting.image_size or params.native_size,
+            "train_size": params.setting_train(setting)["data"].get("train_size") or FULL_TRAIN_IMAGES,
+            "batch_size": setting.batch_size, "core_hours": round(hours, 4)}
+    fields = ("id", "ref", "what", "verdict", "n_seeds", "effect", "ci_low", "ci_high", "margin", "reason")
+    return [{**cost, **{f: getattr(c, f) for f in fields}} for c in claims]
+
+
+def measure(params: Params) -> Measured:
+    rows, curves, costs = [], [], []
+    for setting in params.settings:
+        claims, runs = setting_claims(params, setting)
+        hours = core_hours(runs)
+        rows += claim_rows(params, setting, claims, hours)
+        curves.append(runs.assign(setting=setting.label()))
+        costs.append({"setting": setting.label(), "runs": runs.run_dir.nunique(), "core_hours": round(hours, 3),
+                      "median_images_per_s": round(float(runs.images_per_s.median()), 1)})
+    effects, curves = pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
+    return Measured(
+        tables={"effects": effects, "emergence": emergence(effects), "costs": pd.DataFrame(costs),
+                "final_errors": final_errors_by(curves, by=("setting", "option", "depth"))},
+        dataset=params.family().name, data_source=data_source(curves.run_dir.iloc[0]), seeds=params.seeds,
+        scale=f"{len(params.settings)} settings x {len(params.seeds)} seeds; " + params.family().scale_text(),
+        extra={"machine": _machine(curves.run_dir.iloc[0])},
+    )
+
+
+def _machine(run_dir: str) -> dict[str, Any]:
+    env = json.loads((Path(run_dir) / "environment.json").read_text())
+    return {k: env.get(k) for k in ("device_name", "cpu", "amp", "torch", "host")}
+
+
+def emergence(effects: pd.DataFrame) -> pd.DataFrame:
+    """Per claim: the cheapest setting where it is reproduced (or contradicted), else the last verdict."""
+    rows = []
+    for cid, part in effects.sort_values("core_hours").groupby("id", sort=False):
+        decided = part[part.verdict.isin(["reproduced", "contradicted"])]
+        first = decided.iloc[0] if len(decided) else None
+        last = part.iloc[-1]
+        rows.append({
+            "id": cid, "ref": last.ref,
+            "resolved_at": first.setting if first is not None else None,
+            "resolved_verdict": first.verdict if first is not None else None,
+            "resolved_core_hours": first.core_hours if first is not None else None,
+            "most_costly_setting": last.setting, "verdict_there": last.verdict,
+            "not_measurable_in": int((part.verdict == NOT_MEASURABLE).sum()),
+        })
+    return pd.DataFrame(rows)
+
+
+def run(params: Params) -> Outcome:
+    """The study's own claims are those of the other notebooks: the index counts them there, not here."""
+    return run_experiment(params, measure, lambda p, m: [])
+

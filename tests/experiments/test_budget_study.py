@@ -1,0 +1,55 @@
+"""The budget study: its settings, the runs it plans (shared with the other notebooks), where a claim
+emerges, and that `reproduce` runs it only when named outside the smoke profile."""
+
+import pandas as pd
+import pytest
+
+from resnetlib import reproduce
+from resnetlib.experiments import budget_study as study
+from resnetlib.experiments import cifar_degradation
+
+
+def test_setting_labels_and_padding_scale_with_the_image():
+    assert study.Setting(iterations=300).label() == "300 it, native"
+    assert study.Setting(iterations=1000, image_size=16, train_size=10_000, batch_size=64).label() == \
+        "1000 it, 16px, 10k images, batch 64"
+    assert [study.Setting(iterations=8, image_size=s).padding(28) for s in (None, 16, 20, 32)] == [4, 2, 3, 4]
+
+
+def test_planned_runs_cover_every_setting_once_and_share_the_degradation_nets():
+    params = study.Params(seeds=[0, 1], settings=[{"iterations": 16, "image_size": 16}, {"iterations": 32}])
+    runs = study.planned_runs(params)
+    # plain/ResNet at two depths + ResNet-20 B and C, per seed and setting
+    assert len(runs) == 2 * 2 * 6
+    assert len({r.model_dump_json() for r in runs}) == len(runs)
+    assert [r.optim.milestones for r in runs[:1]] == [[8, 12]]
+    deg = params.experiments(params.settings[0])["cifar_degradation"]
+    assert {r.model_dump_json() for r in cifar_degradation.planned_runs(deg)} <= {r.model_dump_json() for r in runs}
+    assert {r.data.image_size for r in runs} == {16, None} and {r.data.padding for r in runs} == {2, 4}
+
+
+def test_two_depths_are_required():
+    with pytest.raises(ValueError, match="two CIFAR depths"):
+        study.Params(depths=[20, 32, 44])
+
+
+def test_emergence_is_the_cheapest_decided_setting():
+    effects = pd.DataFrame([
+        {"id": "c", "ref": "Fig. 6", "setting": "1000 it", "core_hours": 1.0, "verdict": "reproduced"},
+        {"id": "c", "ref": "Fig. 6", "setting": "300 it", "core_hours": 0.3, "verdict": "inconclusive"},
+        {"id": "c", "ref": "Fig. 6", "setting": "3000 it", "core_hours": 3.0, "verdict": "reproduced"},
+        {"id": "d", "ref": "Fig. 7", "setting": "300 it", "core_hours": 0.3, "verdict": "not measurable at this scale"},
+        {"id": "d", "ref": "Fig. 7", "setting": "3000 it", "core_hours": 3.0, "verdict": "inconclusive"},
+    ])
+    table = study.emergence(effects).set_index("id")
+    assert table.loc["c", "resolved_at"] == "1000 it" and table.loc["c", "resolved_core_hours"] == 1.0
+    assert pd.isna(table.loc["d", "resolved_at"]) and table.loc["d", "verdict_there"] == "inconclusive"
+    assert table.loc["d", "not_measurable_in"] == 1
+
+
+def test_reproduce_runs_the_study_only_when_named_outside_smoke():
+    names = reproduce.discover_experiments()
+    assert "budget_study" in names
+    assert "budget_study" not in reproduce._select(None, names, "cpu")
+    assert "budget_study" in reproduce._select(None, names, "smoke")
+    assert reproduce._select(["budget_study"], names, "cpu") == ["budget_study"]
