@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -109,17 +110,13 @@ class Params(TrainingParams):
 def planned_runs(params: Params) -> list[TrainConfig]:
     """Every configuration the study trains, cheapest setting first, without repeats (the run queue of
     ``reproduce --jobs`` trains them first)."""
-    configs, seen = [], set()
+    unique: dict[str, TrainConfig] = {}
     for setting in params.settings:
-        for name, sub in params.experiments(setting).items():
-            module = {"cifar_degradation": cifar_degradation, "layer_responses": layer_responses,
-                      "shortcut_options": shortcut_options}[name]
+        for sub in params.experiments(setting).values():
+            module = sys.modules[type(sub).__module__]  # the experiment whose claims ``sub`` parameterises
             for config in module.planned_runs(sub):
-                key = config.model_dump_json()
-                if key not in seen:
-                    seen.add(key)
-                    configs.append(config)
-    return configs
+                unique.setdefault(config.model_dump_json(), config)
+    return list(unique.values())
 
 
 # ------------------------------------------------------------------------------------------------ measuring
