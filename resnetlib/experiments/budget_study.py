@@ -38,6 +38,9 @@ from .base import Claim, Measured, Outcome, run_experiment
 from .training import TrainingParams, data_source
 from .training import final_errors as final_errors_by
 
+#: Why the study lists no claims of its own (shown on the index page in place of a claims table).
+NO_CLAIMS = ("none of its own: it judges the claims of cifar_degradation, layer_responses and shortcut_options "
+             "at each budget (its effects and emergence tables)")
 #: Training images of Fashion-MNIST (the study's data set): the default training subset is all of them.
 FULL_TRAIN_IMAGES = 60_000
 
@@ -176,7 +179,7 @@ def measure(params: Params) -> Measured:
                 "final_errors": final_errors_by(curves, by=("setting", "option", "depth"))},
         dataset=params.family().name, data_source=data_source(curves.run_dir.iloc[0]), seeds=params.seeds,
         scale=f"{len(params.settings)} settings x {len(params.seeds)} seeds; " + params.family().scale_text(),
-        extra={"machine": _machine(curves.run_dir.iloc[0])},
+        extra={"machine": _machine(curves.run_dir.iloc[0]), "no_claims": NO_CLAIMS},
     )
 
 

@@ -193,10 +193,13 @@ def _with_results(data: dict[str, Any], path: Path, section: dict[str, Any], ent
     claims = [c for c in data.get("claims", []) if isinstance(c, Mapping)]
     section["records"] = [claim_record(c, section["name"]) for c in claims]
     rows = [_claim_row(r) for r in section["records"]]
-    if not rows:
+    facts = _facts(data)
+    if not rows and data.get("no_claims"):  # a study that states no claims of its own says why (not counted)
+        facts.append(("claims", str(data["no_claims"])))
+    elif not rows:
         rows = [{**_claim_row({"ref": DASH, "what": "(no claims)", "ours": None, "paper": None}),
                  "verdict": NO_RESULTS, "reason": f"{path} lists no claims"}]
-    section.update(verdict=None, facts=_facts(data), rows=rows)
+    section.update(verdict=None, facts=facts, rows=rows)
     entry.update(claims=claims, dataset=data.get("dataset"), data_source=data.get("data_source"),
                  scale=data.get("scale"), seeds=data.get("seeds"), results_wall_seconds=data.get("wall_seconds"))
 

@@ -333,3 +333,15 @@ def test_no_statements_no_forest_plot(built_kinds, tmp_path):
     assert summary["forest"] is None and not (prof / FOREST_PNG).exists() and "<img" not in page
     assert summary["headline"]["experimental claims"] == "0 reproduced, 0 contradicted, 0 inconclusive, " \
                                                         "0 not measurable"
+
+
+def test_a_study_without_claims_of_its_own_says_why_and_is_not_counted(tmp_path):
+    prof = tmp_path / "reports" / "cpu"
+    for name, extra in {"budget_study": {"no_claims": "it judges other notebooks' claims"}, "empty": {}}.items():
+        (prof / name).mkdir(parents=True)
+        (prof / name / "results.json").write_text(json.dumps(_results(name, [], **extra)))
+    outcomes = [{"name": n, "profile": "cpu", "status": "ok", "wall_seconds": 1.0} for n in ("budget_study", "empty")]
+    build_index(tmp_path / "reports", outcomes, environment=ENV)
+    summary = json.loads((prof / "index.json").read_text())
+    assert summary["counts"]["no results"] == 1  # only the one that gives no reason
+    assert "it judges other notebooks&#39; claims" in (prof / "index.html").read_text()
