@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Reported", "REPORTED", "get", "value", "keys", "CIFAR_PROTOCOL", "IMAGENET_PROTOCOL"]
+__all__ = ["Reported", "REPORTED", "get", "value", "keys", "CIFAR_PROTOCOL", "IMAGENET_PROTOCOL",
+           "DETECTION_TEST_SHORTER_SIDES"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,22 @@ def _entries() -> list[Reported]:
         add(f"table3.top1.{name}", top1, "%", "Table 3", f"{name} ImageNet top-1 error (10-crop)")
         add(f"table3.top5.{name}", top5, "%", "Table 3", f"{name} ImageNet top-5 error (10-crop)")
 
+    # Table 4: single-model ImageNet val error with the fully-convolutional multi-scale testing of Sec. 3.4
+    # (shorter side in {224, 256, 384, 480, 640}, scores averaged); every ResNet row is on the validation set.
+    table4 = {
+        "resnet34_B": (21.84, 5.71),
+        "resnet34_C": (21.53, 5.60),
+        "resnet50": (20.74, 5.25),
+        "resnet101": (19.87, 4.60),
+        "resnet152": (19.38, 4.49),
+    }
+    for name, (top1, top5) in table4.items():
+        add(f"table4.top1.{name}", top1, "%", "Table 4", f"{name} ImageNet top-1 error (multi-scale, single model)")
+        add(f"table4.top5.{name}", top5, "%", "Table 4", f"{name} ImageNet top-5 error (multi-scale, single model)")
+
+    # Table 5: the ILSVRC'15 ensemble ("six models of different depth"), top-5 error on the *test* set.
+    add("table5.top5.resnet_ensemble", 3.57, "%", "Table 5", "ensemble of six ResNets, ImageNet top-5 error (test set)")
+
     # Tables 7 and 8: Faster R-CNN detection, VGG-16 vs ResNet-101 backbones.
     det = {
         "table7.voc07_map": (73.2, 76.4, "VOC 2007 test mAP"),
@@ -70,6 +87,40 @@ def _entries() -> list[Reported]:
         ref = "Table 7" if key.startswith("table7") else "Table 8"
         add(f"{key}.vgg16", vgg, "%", ref, f"{what}, VGG-16")
         add(f"{key}.resnet101", res, "%", ref, f"{what}, ResNet-101")
+
+    # Table 9: COCO detection improvements (Faster R-CNN, ResNet-101), trained on COCO train, tested on val;
+    # each row adds to the one above. The baselines are Table 8's numbers (keys table8.*).
+    table9 = {
+        "box_refinement": (49.9, 29.9),
+        "context": (51.1, 30.0),
+        "multiscale_testing": (53.8, 32.5),
+    }
+    for row, (map50, map_coco) in table9.items():
+        add(f"table9.coco_map50.{row}", map50, "%", "Table 9", f"COCO val mAP@.5, ResNet-101 +{row.replace('_', ' ')}")
+        add(f"table9.coco_map.{row}", map_coco, "%", "Table 9",
+            f"COCO val mAP@[.5,.95], ResNet-101 +{row.replace('_', ' ')}")
+    # Tables 10 and 11: "baseline+++" (box refinement, context, multi-scale testing; COCO data added).
+    add("table10.voc07_map.resnet101_plus", 85.6, "%", "Table 10", "VOC 2007 test mAP, ResNet-101 baseline+++")
+    add("table11.voc12_map.resnet101_plus", 83.8, "%", "Table 11", "VOC 2012 test mAP, ResNet-101 baseline+++")
+    # Table 12: ImageNet detection (DET) mAP@.5, Faster R-CNN with Table 9's improvements, ResNet-101.
+    for row, (val2, test) in {"single": (60.5, 58.8), "ensemble": (63.6, 62.1)}.items():
+        add(f"table12.det_map.{row}_val2", val2, "%", "Table 12", f"ImageNet DET val2 mAP, {row} model(s)")
+        add(f"table12.det_map.{row}_test", test, "%", "Table 12", f"ImageNet DET test mAP, {row} model(s)")
+
+    # Table 13: ImageNet localization error on val (per-class RPN on ResNet-101). "GT class": the true class
+    # is given (oracle); "predicted": top-5 localization error with ResNet-101's predicted classes.
+    add("table13.loc_err_gt.rpn_center_crop", 13.3, "%", "Table 13",
+        "localization error, true class given, RPN ResNet-101, 224 centre crop")
+    add("table13.loc_err_gt.rpn_dense", 11.7, "%", "Table 13",
+        "localization error, true class given, RPN ResNet-101, dense multi-scale testing")
+    add("table13.top5_loc_err.rpn_dense", 14.4, "%", "Table 13",
+        "top-5 localization error, predicted classes, RPN ResNet-101, dense testing")
+    add("table13.top5_loc_err.rpn_rcnn_dense", 10.6, "%", "Table 13",
+        "top-5 localization error, predicted classes, RPN+RCNN ResNet-101, dense testing")
+    add("table13.top5_loc_err.ensemble", 8.9, "%", "Table 13", "top-5 localization error, ensemble, dense testing")
+    # Table 14: top-5 localization error of the ILSVRC'15 entry (an ensemble) on val and test.
+    add("table14.top5_loc_err.ours_val", 8.9, "%", "Table 14", "top-5 localization error (val), ILSVRC'15 ensemble")
+    add("table14.top5_loc_err.ours_test", 9.0, "%", "Table 14", "top-5 localization error (test), ILSVRC'15 ensemble")
     return out
 
 
@@ -118,4 +169,11 @@ IMAGENET_PROTOCOL = {
     "momentum": 0.9,
     "scale_range": (256, 480),
     "crop": 224,
+    # "For best results, we adopt the fully-convolutional form ... and average the scores at multiple
+    # scales (images are resized such that the shorter side is in {224, 256, 384, 480, 640})."
+    "test_shorter_sides": (224, 256, 384, 480, 640),
 }
+
+#: Appendix B: Faster R-CNN's multi-scale testing, shorter side s in {200, 400, 600, 800, 1000} (single
+#: scale: 600).
+DETECTION_TEST_SHORTER_SIDES = (200, 400, 600, 800, 1000)

@@ -69,6 +69,7 @@ PAPER_ORDER = (
     "cifar_degradation",
     "imagenet_plain_vs_residual",
     "shortcut_options",
+    "imagenet_deeper",
     "layer_responses",
     "resnet1202",
     "detection",

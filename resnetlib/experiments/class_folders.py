@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from .. import data as datasets
 from .. import paper
 from ..config import StrictModel
 from ..data.common import resolve_root
+from ..models.imagenet import CONFIGS
 from ..train import TrainConfig
 from ..train.config import DeviceDatasetName, FolderData
 from .training import FULL_TRAIN_IMAGES, DeviceFamily, TrainingParams, schedule_text
@@ -60,6 +61,17 @@ def spatial_problem(crop: int) -> str | None:
         return None
     return (f"at {crop} px crops conv5_x runs on {side}x{side} maps, so its 3x3 convolutions act as 1x1 ones: "
             f"needs crops of >= {OUTPUT_STRIDE * MIN_FINAL_MAP} px for a {MIN_FINAL_MAP}x{MIN_FINAL_MAP} final map")
+
+
+def table1_depth(depth: int) -> int:
+    """An ImageNet net's depth: one of Table 1's."""
+    if depth not in CONFIGS:
+        raise ValueError(f"ImageNet nets have depths {sorted(CONFIGS)} (Table 1); got {depth}")
+    return depth
+
+
+#: Sorted distinct depths of Table 1's nets.
+Table1Depths = Annotated[list[Annotated[int, AfterValidator(table1_depth)]], AfterValidator(lambda v: sorted(set(v)))]
 
 
 class StandIn(StrictModel):

@@ -12,44 +12,50 @@ exported as class folders (``stand_in``) through the same ImageNet pipeline (``c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import pandas as pd
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from .. import paper
-from ..models.imagenet import CONFIGS
+from ..train import TrainConfig
 from .base import Claim, Measured, Outcome, number_claim, run_experiment
-from .class_folders import ClassFolderParams, class_folders, folder_data, folder_source
-from .training import Lower, comparison_claims, final_errors, final_value, metric_rows, net_label, train
+from .class_folders import ClassFolderParams, Table1Depths, class_folders, folder_data, folder_source
+from .training import (
+    Lower,
+    comparison_claims,
+    final_errors,
+    final_value,
+    metric_rows,
+    net_label,
+    train,
+    train_config,
+)
 
 #: Table 2 is single-model 10-crop top-1 error; a re-implementation lands within about a point.
 TABLE2_TOLERANCE = 1.0
-
-
-def table1_depth(depth: int) -> int:
-    """An ImageNet net's depth: one of Table 1's."""
-    if depth not in CONFIGS:
-        raise ValueError(f"ImageNet nets have depths {sorted(CONFIGS)} (Table 1); got {depth}")
-    return depth
-
-
-#: Sorted distinct depths of Table 1's nets.
-Table1Depths = Annotated[list[Annotated[int, AfterValidator(table1_depth)]], AfterValidator(lambda v: sorted(set(v)))]
 
 
 class Params(ClassFolderParams):
     depths: Table1Depths = Field(default_factory=lambda: [18, 34], min_length=1, description="Table 1 depths")
 
 
+def nets(params: Params) -> list[tuple[str, int, int]]:
+    """(kind, depth, seed) of every run: plain and residual (option A) nets of every depth."""
+    return [(kind, depth, seed) for depth in params.depths for kind in ("plain", "resnet") for seed in params.seeds]
+
+
+def planned_runs(params: Params) -> list[TrainConfig]:
+    """The configurations ``measure`` trains (the run queue of ``reproduce --jobs`` trains them first)."""
+    data = folder_data(params, class_folders(params))
+    return [train_config(params, f"{kind}{depth}", seed, data=data) for kind, depth, seed in nets(params)]
+
+
 def train_all(params: Params, root: Path) -> pd.DataFrame:
     """Train plain and residual (option A) nets of every depth and seed; one row per evaluation."""
     rows = []
-    for depth in params.depths:
-        for kind in ("plain", "resnet"):
-            for seed in params.seeds:
-                result = train(params, f"{kind}{depth}", seed, data=folder_data(params, root))
-                rows += metric_rows(result, with_speed=True, kind=kind, depth=depth, seed=seed)
+    for kind, depth, seed in nets(params):
+        result = train(params, f"{kind}{depth}", seed, data=folder_data(params, root))
+        rows += metric_rows(result, with_speed=True, kind=kind, depth=depth, seed=seed)
     return pd.DataFrame(rows)
 
 

@@ -41,7 +41,7 @@ from .base import (
     statement_claim,
 )
 from .class_folders import ClassFolderParams, StandIn, class_folders, folder_data, folder_source
-from .imagenet_plain_vs_residual import table1_depth
+from .class_folders import table1_depth
 from .training import (
     MARGIN,
     Net,

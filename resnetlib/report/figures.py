@@ -21,6 +21,7 @@ __all__ = [
     "legend_outside",
     "response_stds",
     "shortcut_options",
+    "test_methods",
 ]
 
 
@@ -123,6 +124,40 @@ def shortcut_options(final: pd.DataFrame, paper_top1: dict[str, float] | None = 
     axes[-1].set_title("parameters of our nets (M)")
     for ax in axes:
         ax.set_xlabel("shortcut option")
+    fig.tight_layout()
+    return fig
+
+
+#: Sec. 3.4's test protocols, as the figures name them.
+METHOD_LABELS = {"center_crop": "centre crop", "ten_crop": "10-crop", "multiscale": "multi-scale"}
+
+
+def test_methods(tests: pd.DataFrame, paper_top1: pd.DataFrame | None = None, title: str = "") -> plt.Figure:
+    """Tables 3 and 4 side by side: our top-1 error per depth under each test protocol (bars: mean over
+    seeds, points: seeds), and the paper's (10-crop, Table 3; multi-scale, Table 4) in its own panel."""
+    t = tests.assign(net="ResNet-" + tests["depth"].astype(str), test=tests["method"].map(METHOD_LABELS))
+    order = [f"ResNet-{d}" for d in sorted(set(tests["depth"]))]
+    hue_order = [METHOD_LABELS[m] for m in METHOD_LABELS if m in set(tests["method"])]
+    palette = dict(zip(hue_order, sns.color_palette("crest", len(hue_order))))
+    panels = 2 if paper_top1 is not None and len(paper_top1) else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.2), squeeze=False)
+    ax = axes[0][0]
+    sns.barplot(data=t, x="net", y="top1", hue="test", order=order, hue_order=hue_order, palette=palette,
+                errorbar=None, alpha=0.8, ax=ax)
+    sns.stripplot(data=t, x="net", y="top1", hue="test", order=order, hue_order=hue_order, dodge=True,
+                  color="k", size=3, legend=False, ax=ax)
+    ax.set_ylabel("top-1 error (%)")
+    ax.set_xlabel("")
+    ax.set_title(f"{title}ours (bars: mean, dots: seeds)")
+    legend_outside(ax, title="testing")
+    if panels == 2:
+        p = paper_top1.assign(test=paper_top1["method"].map(METHOD_LABELS))
+        sns.barplot(data=p, x="net", y="top1", hue="test", hue_order=[h for h in hue_order if h in set(p.test)],
+                    palette=palette, ax=axes[0][1])
+        axes[0][1].set_ylim(p["top1"].min() - 2, p["top1"].max() + 1)
+        axes[0][1].set_title("paper: ImageNet top-1 error (Tables 3, 4)")
+        axes[0][1].set_xlabel("")
+        legend_outside(axes[0][1], title="testing")
     fig.tight_layout()
     return fig
 
