@@ -70,14 +70,22 @@ def seeded_tests(ten, multi, depth=50):
                          for m, errors in (("ten_crop", ten), ("multiscale", multi)) for s, e in enumerate(errors)])
 
 
-def cpu_like(**extra):
-    return exp.Params(stand_in={"image_size": 64}, seeds=[0, 1, 2], depths=[34, 50],
-                      train={"data": {"train_size": 4000, "test_size": 1000, "scale": [73, 137], "crop": 64},
+def cpu_like(train_crop=64, **extra):
+    scale = [round(train_crop * 256 / 224), round(train_crop * 480 / 224)]
+    return exp.Params(stand_in={"image_size": train_crop}, seeds=[0, 1, 2], depths=[34, 50],
+                      train={"data": {"train_size": 4000, "test_size": 1000, "scale": scale, "crop": train_crop},
                              "optim": {"iterations": 600, "batch_size": 64}}, **extra)
 
 
+def test_multiscale_testing_needs_final_maps_with_interior(make_curves):
+    curves = make_curves({("resnet", 34): [20, 21, 20], ("resnet", 50): [18, 19, 18]}, iterations=600,
+                         last_milestone=450)
+    claim = exp.multiscale_claim(cpu_like(), curves, seeded_tests([20, 21, 20.5], [16, 17, 16.2]))
+    assert claim.verdict == NOT_MEASURABLE and "2x2" in claim.reason and claim.effect == pytest.approx(4.1, abs=0.01)
+
+
 def test_multiscale_and_ensemble_claims_from_per_seed_effects(make_curves):
-    params = cpu_like()
+    params = cpu_like(train_crop=224)
     curves = make_curves({("resnet", 34): [20, 21, 20], ("resnet", 50): [18, 19, 18]}, iterations=600,
                          last_milestone=450)
     claim = exp.multiscale_claim(params, curves, seeded_tests([20, 21, 20.5], [16, 17, 16.2]))
@@ -99,5 +107,7 @@ def test_nets_that_did_not_train_are_not_evidence(make_curves):
                                 "ensembles": None}, dataset="", data_source="", scale="", seeds=[0, 1, 2])
     measured.tables.pop("ensembles")
     claims = {c.id: c for c in exp.claims(params, measured)}
-    for cid in ("table3_resnet50_beats_resnet34", "table4_multiscale_beats_ten_crop"):
-        assert claims[cid].verdict == NOT_MEASURABLE and "ResNet-50 (seed 0) did not train" in claims[cid].reason
+    claim = claims["table3_resnet50_beats_resnet34"]
+    assert claim.verdict == NOT_MEASURABLE and "ResNet-50 (seed 0) did not train" in claim.reason
+    big = exp.multiscale_claim(cpu_like(train_crop=224), curves, measured.tables["test_methods"])
+    assert big.verdict == NOT_MEASURABLE and "ResNet-50 (seed 0) did not train" in big.reason
