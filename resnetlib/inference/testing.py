@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 from torchvision.transforms import functional as TF
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .. import paper
 from ..data.imagenet import IMAGENET_MEAN, imagenet_transforms

@@ -145,7 +145,7 @@ def test_methods(tests: pd.DataFrame, paper_top1: pd.DataFrame | None = None, ti
     sns.barplot(data=t, x="net", y="top1", hue="test", order=order, hue_order=hue_order, palette=palette,
                 errorbar=None, alpha=0.8, ax=ax)
     sns.stripplot(data=t, x="net", y="top1", hue="test", order=order, hue_order=hue_order, dodge=True,
-                  color="k", size=3, legend=False, ax=ax)
+                  palette=dict.fromkeys(hue_order, "k"), size=3, legend=False, ax=ax)
     ax.set_ylabel("top-1 error (%)")
     ax.set_xlabel("")
     ax.set_title(f"{title}ours (bars: mean, dots: seeds)")
@@ -157,6 +157,7 @@ def test_methods(tests: pd.DataFrame, paper_top1: pd.DataFrame | None = None, ti
         axes[0][1].set_ylim(p["top1"].min() - 2, p["top1"].max() + 1)
         axes[0][1].set_title("paper: ImageNet top-1 error (Tables 3, 4)")
         axes[0][1].set_xlabel("")
+        axes[0][1].set_ylabel("top-1 error (%)")
         legend_outside(axes[0][1], title="testing")
     fig.tight_layout()
     return fig
