@@ -138,10 +138,24 @@ def test_rows(params: Params, depth: int, seed: int, model: torch.nn.Module, val
     return rows, sides, preds
 
 
+def fc_testing_applies(params: Params) -> bool:
+    """Whether the crop leaves final maps large enough for Table 4's fully-convolutional testing."""
+    return final_map_side(params.base_config().data.crop) >= MIN_FC_TEST_MAP
+
+
+def ensemble_method(params: Params) -> str:
+    """How the members are tested: multi-scale as in Table 5 where it applies, else 10-crop (Table 3's
+    protocol), else the last method tested."""
+    methods = params.testing.methods
+    if "multiscale" in methods and fc_testing_applies(params):
+        return "multiscale"
+    return "ten_crop" if "ten_crop" in methods else methods[-1]
+
+
 def ensemble_rows(params: Params, preds: dict[tuple[int, int], dict[str, Predictions]]) -> list[dict]:
     """Per seed: each member's error and the ensemble's (softmax averaged over the seed's nets of every
-    depth), with the best (multi-scale if tested) method of each member."""
-    method = params.testing.methods[-1] if "multiscale" not in params.testing.methods else "multiscale"
+    depth), each member tested by ``ensemble_method``."""
+    method = ensemble_method(params)
     rows = []
     for seed in params.seeds:
         members = {d: preds[(d, seed)][method] for d in params.depths}
@@ -238,7 +252,7 @@ def multiscale_claim(params: Params, curves: pd.DataFrame, tests: pd.DataFrame) 
     side = final_map_side(params.base_config().data.crop)
     if not {"ten_crop", "multiscale"} <= methods:
         measurable, why = False, "needs testing.methods to include ten_crop and multiscale"
-    elif side < MIN_FC_TEST_MAP:
+    elif not fc_testing_applies(params):
         measurable, why = False, (
             f"fully-convolutional testing needs final maps with interior positions: at {params.base_config().data.crop}"
             f" px crops conv5_x's map is {side}x{side} (the paper's: {MIN_FC_TEST_MAP}x{MIN_FC_TEST_MAP} at 224 px), "

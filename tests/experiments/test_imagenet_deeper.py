@@ -28,7 +28,8 @@ def test_tiny_run_trains_tests_three_ways_and_ensembles(tmp_path):
     sides = pd.read_csv(tmp_path / "out" / "multiscale_sides.csv")
     assert list(sides.side) == [16, 24, 16, 24] and (sides.seeds == 1).all()
     ens = pd.read_csv(tmp_path / "out" / "ensembles.csv")
-    assert list(ens.net) == ["ResNet-18", "ResNet-50", "ensemble of 18 + 50"] and set(ens.method) == {"multiscale"}
+    # 16 px crops: 1x1 final maps, too small for fully-convolutional testing; the members are 10-crop tested
+    assert list(ens.net) == ["ResNet-18", "ResNet-50", "ensemble of 18 + 50"] and set(ens.method) == {"ten_crop"}
     ids = {c["id"]: c["verdict"] for c in results["claims"]}
     assert {"table3_resnet50_beats_resnet18", "table4_multiscale_beats_ten_crop",
             "table5_ensemble_beats_best_member"} <= set(ids)
@@ -75,6 +76,12 @@ def cpu_like(train_crop=64, **extra):
     return exp.Params(stand_in={"image_size": train_crop}, seeds=[0, 1, 2], depths=[34, 50],
                       train={"data": {"train_size": 4000, "test_size": 1000, "scale": scale, "crop": train_crop},
                              "optim": {"iterations": 600, "batch_size": 64}}, **extra)
+
+
+def test_ensembles_use_multiscale_testing_only_where_it_applies():
+    assert exp.ensemble_method(cpu_like(train_crop=224)) == "multiscale"
+    assert exp.ensemble_method(cpu_like()) == "ten_crop"
+    assert exp.ensemble_method(cpu_like(testing={"methods": ["center_crop", "multiscale"]})) == "multiscale"
 
 
 def test_multiscale_testing_needs_final_maps_with_interior(make_curves):
