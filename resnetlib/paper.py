@@ -27,6 +27,13 @@ def _entries() -> list[Reported]:
     def add(key: str, value: float, unit: str, ref: str, what: str) -> None:
         out.append(Reported(key, value, unit, ref, what))
 
+    def add_top1_top5(table: str, rows: dict[str, tuple[float, float]], testing: str) -> None:
+        """``<table>.top1.<net>`` and ``<table>.top5.<net>`` for each (top-1, top-5) row of an ImageNet table."""
+        ref = table.replace("table", "Table ")
+        for name, errors in rows.items():
+            for k, err in zip(("top1", "top5"), errors):
+                add(f"{table}.{k}.{name}", err, "%", ref, f"{name} ImageNet top-{k[-1]} error ({testing})")
+
     # Table 1 (and Fig. 3 for VGG-19): multiply-adds of one 224x224 forward pass.
     for depth, macs in {18: 1.8e9, 34: 3.6e9, 50: 3.8e9, 101: 7.6e9, 152: 11.3e9}.items():
         add(f"table1.macs.resnet{depth}", macs, "multiply-adds", "Table 1", f"ResNet-{depth} FLOPs")
@@ -56,9 +63,7 @@ def _entries() -> list[Reported]:
         "resnet101": (21.75, 6.05),
         "resnet152": (21.43, 5.71),
     }
-    for name, (top1, top5) in table3.items():
-        add(f"table3.top1.{name}", top1, "%", "Table 3", f"{name} ImageNet top-1 error (10-crop)")
-        add(f"table3.top5.{name}", top5, "%", "Table 3", f"{name} ImageNet top-5 error (10-crop)")
+    add_top1_top5("table3", table3, "10-crop")
 
     # Table 4: single-model ImageNet val error with the fully-convolutional multi-scale testing of Sec. 3.4
     # (shorter side in {224, 256, 384, 480, 640}, scores averaged); every ResNet row is on the validation set.
@@ -69,9 +74,7 @@ def _entries() -> list[Reported]:
         "resnet101": (19.87, 4.60),
         "resnet152": (19.38, 4.49),
     }
-    for name, (top1, top5) in table4.items():
-        add(f"table4.top1.{name}", top1, "%", "Table 4", f"{name} ImageNet top-1 error (multi-scale, single model)")
-        add(f"table4.top5.{name}", top5, "%", "Table 4", f"{name} ImageNet top-5 error (multi-scale, single model)")
+    add_top1_top5("table4", table4, "multi-scale, single model")
 
     # Table 5: the ILSVRC'15 ensemble ("six models of different depth"), top-5 error on the *test* set.
     add("table5.top5.resnet_ensemble", 3.57, "%", "Table 5", "ensemble of six ResNets, ImageNet top-5 error (test set)")

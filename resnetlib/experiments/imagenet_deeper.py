@@ -271,7 +271,9 @@ def multiscale_claim(params: Params, curves: pd.DataFrame, tests: pd.DataFrame) 
 
 
 def ensemble_claim(params: Params, curves: pd.DataFrame, ensembles: pd.DataFrame | None) -> Claim:
-    """Table 5: the ensemble of each seed's nets has lower top-1 error than that seed's best member."""
+    """Table 5: the ensemble of each seed's nets has lower top-1 error than that seed's best member. (The
+    paper's own gap, 4.49% top-5 for ResNet-152 on val against 3.57% for six models on test, is on two
+    different image sets, so its column says only "yes".)"""
     statement = f"an ensemble of ResNets of depths {params.depths} has lower top-1 error than its best member"
     measurable, why = trained_enough(params)
     effects, se = None, None
@@ -286,8 +288,7 @@ def ensemble_claim(params: Params, curves: pd.DataFrame, ensembles: pd.DataFrame
     nets_ = {net_label("resnet", d): {"kind": "resnet", "depth": d} for d in params.depths}
     return statement_claim("table5_ensemble_beats_best_member", "Table 5 vs Table 4", statement, effects,
                            margin=MARGIN, gates=training_gates(params, curves, nets_, flattened=False),
-                           sampling_se=se, measurable=measurable, why=why,
-                           paper=round(paper.value("table4.top5.resnet152") - paper.value("table5.top5.resnet_ensemble"), 2))
+                           sampling_se=se, measurable=measurable, why=why)
 
 
 def _test_images(params: Params) -> int:
