@@ -18,8 +18,8 @@ import ast
 import json
 import math
 import platform
-import types
 import time
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 from .. import paper
 from ..config import StrictModel, validate
 from ..paths import default_interactive_dir, default_runs_dir
+from ..report.emergence import with_budget_notes
 from ..report.tables import params_table
 from ..report.verdicts import (
     MIN_SEEDS,
@@ -175,7 +176,8 @@ class Claim(BaseModel):
 
     ``kind`` separates architecture facts from experimental claims, so the index counts them apart;
     ``n_seeds``, ``effect``, ``ci_low``, ``ci_high`` and ``margin`` are a statement's per-seed evidence
-    (mean effect, its 95% interval, the practical margin), None where they do not apply.
+    (mean effect, its 95% interval, the practical margin), None where they do not apply; ``emerges_at``:
+    for a statement undecided here, the training iterations at which the budget study decided it.
     """
 
     id: str
@@ -191,6 +193,7 @@ class Claim(BaseModel):
     ci_low: float | None = None
     ci_high: float | None = None
     margin: float | None = None
+    emerges_at: int | None = None
 
 
 def write_results(
@@ -381,7 +384,8 @@ def run_experiment(
         table.to_csv(out / f"{name}.csv", index=False)
     results = write_results(
         params, dataset=measured.dataset, data_source=measured.data_source, scale=measured.scale,
-        seeds=measured.seeds, claims=claims(params, measured), wall_seconds=time.perf_counter() - start,
+        seeds=measured.seeds, claims=with_budget_notes(claims(params, measured), measured.dataset),
+        wall_seconds=time.perf_counter() - start,
         extra=measured.extra,
     )
     return Outcome(results, measured.tables)

@@ -31,7 +31,7 @@ import yaml
 from pydantic import Field, model_validator
 
 from ..config import StrictModel, deep_merge
-from ..report.verdicts import NOT_MEASURABLE
+from ..report.emergence import emergence
 from ..train import TrainConfig
 from . import cifar_degradation, layer_responses, shortcut_options
 from .base import Claim, Measured, Outcome, run_experiment
@@ -186,24 +186,6 @@ def measure(params: Params) -> Measured:
 def _machine(run_dir: str) -> dict[str, Any]:
     env = json.loads((Path(run_dir) / "environment.json").read_text())
     return {k: env.get(k) for k in ("device_name", "cpu", "amp", "torch", "host")}
-
-
-def emergence(effects: pd.DataFrame) -> pd.DataFrame:
-    """Per claim: the cheapest setting where it is reproduced (or contradicted), else the last verdict."""
-    rows = []
-    for cid, part in effects.sort_values("core_hours").groupby("id", sort=False):
-        decided = part[part.verdict.isin(["reproduced", "contradicted"])]
-        first = decided.iloc[0] if len(decided) else None
-        last = part.iloc[-1]
-        rows.append({
-            "id": cid, "ref": last.ref,
-            "resolved_at": first.setting if first is not None else None,
-            "resolved_verdict": first.verdict if first is not None else None,
-            "resolved_core_hours": first.core_hours if first is not None else None,
-            "most_costly_setting": last.setting, "verdict_there": last.verdict,
-            "not_measurable_in": int((part.verdict == NOT_MEASURABLE).sum()),
-        })
-    return pd.DataFrame(rows)
 
 
 def run(params: Params) -> Outcome:

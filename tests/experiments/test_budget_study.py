@@ -1,7 +1,5 @@
-"""The budget study: its settings, the runs it plans (shared with the other notebooks), where a claim
-emerges, and that `reproduce` runs it only when named outside the smoke profile."""
+"""The budget study: its settings, the runs it plans (shared with the other notebooks), and that `reproduce` runs it only when named outside the smoke profile."""
 
-import pandas as pd
 import pytest
 
 from resnetlib import reproduce
@@ -31,20 +29,6 @@ def test_planned_runs_cover_every_setting_once_and_share_the_degradation_nets():
 def test_two_depths_are_required():
     with pytest.raises(ValueError, match="two CIFAR depths"):
         study.Params(depths=[20, 32, 44])
-
-
-def test_emergence_is_the_cheapest_decided_setting():
-    effects = pd.DataFrame([
-        {"id": "c", "ref": "Fig. 6", "setting": "1000 it", "core_hours": 1.0, "verdict": "reproduced"},
-        {"id": "c", "ref": "Fig. 6", "setting": "300 it", "core_hours": 0.3, "verdict": "inconclusive"},
-        {"id": "c", "ref": "Fig. 6", "setting": "3000 it", "core_hours": 3.0, "verdict": "reproduced"},
-        {"id": "d", "ref": "Fig. 7", "setting": "300 it", "core_hours": 0.3, "verdict": "not measurable at this scale"},
-        {"id": "d", "ref": "Fig. 7", "setting": "3000 it", "core_hours": 3.0, "verdict": "inconclusive"},
-    ])
-    table = study.emergence(effects).set_index("id")
-    assert table.loc["c", "resolved_at"] == "1000 it" and table.loc["c", "resolved_core_hours"] == 1.0
-    assert pd.isna(table.loc["d", "resolved_at"]) and table.loc["d", "verdict_there"] == "inconclusive"
-    assert table.loc["d", "not_measurable_in"] == 1
 
 
 def test_reproduce_runs_the_study_only_when_named_outside_smoke():

@@ -1,0 +1,69 @@
+"""Where the budget study decides each claim, and the note an undecided claim of a smaller run carries."""
+
+import pandas as pd
+import pytest
+
+from resnetlib.experiments.base import Claim
+from resnetlib.report import emergence as em
+
+EFFECTS = pd.DataFrame([
+    {"id": "c", "ref": "Fig. 6", "setting": "1000 it", "iterations": 1000, "batch_size": 128, "core_hours": 1.0,
+     "verdict": "reproduced"},
+    {"id": "c", "ref": "Fig. 6", "setting": "300 it", "iterations": 300, "batch_size": 128, "core_hours": 0.3,
+     "verdict": "inconclusive"},
+    {"id": "c", "ref": "Fig. 6", "setting": "3000 it", "iterations": 3000, "batch_size": 128, "core_hours": 3.0,
+     "verdict": "reproduced"},
+    {"id": "d", "ref": "Fig. 7", "setting": "300 it", "iterations": 300, "batch_size": 128, "core_hours": 0.3,
+     "verdict": "not measurable at this scale"},
+    {"id": "d", "ref": "Fig. 7", "setting": "3000 it", "iterations": 3000, "batch_size": 128, "core_hours": 3.0,
+     "verdict": "inconclusive"},
+    {"id": "e", "ref": "Fig. 6", "setting": "1000 it, batch 64", "iterations": 1000, "batch_size": 64,
+     "core_hours": 0.5, "verdict": "contradicted"},
+])
+
+
+def claim(id: str, verdict: str, kind: str = "statement") -> Claim:
+    return Claim(id=id, ref="Fig. 6", what="x", ours=1.0, paper="yes", verdict=verdict, reason="why", kind=kind)
+
+
+def test_emergence_is_the_cheapest_decided_setting():
+    table = em.emergence(EFFECTS).set_index("id")
+    assert table.loc["c", "resolved_at"] == "1000 it" and table.loc["c", "resolved_core_hours"] == 1.0
+    assert table.loc["c", "resolved_iterations"] == 1000
+    assert pd.isna(table.loc["d", "resolved_at"]) and table.loc["d", "verdict_there"] == "inconclusive"
+    assert table.loc["d", "not_measurable_in"] == 1
+
+
+def test_undecided_claims_say_where_the_study_decides_them():
+    study = {row["id"]: row for row in em.emergence(EFFECTS).to_dict("records")}
+    noted = em.with_budget_notes([claim("c", "inconclusive"), claim("c", "not measurable at this scale"),
+                                  claim("e", "inconclusive"), claim("c", "reproduced")], "fashion_mnist", study)
+    assert noted[0].reason.startswith("inconclusive at this budget; emerges at about 1000 iterations of batch 128 ")
+    assert noted[0].reason.endswith(". why") and noted[0].emerges_at == 1000
+    assert noted[1].reason.startswith("not measurable at this budget; emerges at about 1000 iterations")
+    assert "is decided (contradicted) at about 1000 iterations of batch 64" in noted[2].reason
+    assert noted[3].reason == "why" and noted[3].emerges_at is None
+
+
+@pytest.mark.parametrize(("verdict", "note"), [
+    ("inconclusive", ("inconclusive at this budget; the budget study did not decide it either (up to 3000 it: "
+                     "inconclusive). why")),
+    ("not measurable at this scale", "why"),  # the study could not measure it either: nothing to add
+])
+def test_claims_the_study_did_not_decide(verdict, note):
+    study = {row["id"]: row for row in em.emergence(EFFECTS).to_dict("records")}
+    assert em.with_budget_notes([claim("d", verdict)], "fashion_mnist", study)[0].reason == note
+
+
+def test_no_note_on_another_data_set_or_for_numbers_or_claims_outside_the_study():
+    study = {row["id"]: row for row in em.emergence(EFFECTS).to_dict("records")}
+    assert em.with_budget_notes([claim("c", "inconclusive")], "cifar10", study)[0].reason == "why"
+    assert em.with_budget_notes([claim("c", "not measurable at this scale", "number")], "fashion_mnist",
+                                study)[0].reason == "why"
+    assert em.with_budget_notes([claim("z", "inconclusive")], "fashion_mnist", study)[0].reason == "why"
+
+
+def test_the_committed_study_is_read(tmp_path):
+    study = em.load_emergence()
+    assert study["fig1_plain_degradation"]["resolved_iterations"] == 1000
+    assert em.load_emergence(tmp_path) == {}
