@@ -27,6 +27,8 @@ __all__ = ["STUDY_DATASET", "STUDY_DIR", "budget_note", "emergence", "load_emerg
 STUDY_DIR = REPORTS_DIR / "reference" / "budget_study"
 #: The data set the study trained on: its budgets say nothing about another one.
 STUDY_DATASET = "fashion_mnist"
+#: Its images' own side ("native" settings).
+STUDY_NATIVE_SIDE = 28
 DECIDED = (REPRODUCED, CONTRADICTED)
 
 
@@ -34,8 +36,8 @@ def emergence(effects: pd.DataFrame) -> pd.DataFrame:
     """Per claim: the cheapest setting where it is reproduced (or contradicted), else the last verdict.
 
     ``effects`` has one row per (setting, claim) with ``id``, ``ref``, ``setting``, ``core_hours`` and
-    ``verdict``; ``iterations`` and ``batch_size``, where present, become ``resolved_iterations`` and
-    ``resolved_batch_size``.
+    ``verdict``; ``iterations``, ``batch_size`` and ``image_size`` (empty: the data's own), where present,
+    become ``resolved_iterations``, ``resolved_batch_size`` and ``resolved_image_size``.
     """
     rows = []
     for cid, part in effects.sort_values("core_hours", kind="stable").groupby("id", sort=False):
@@ -49,6 +51,7 @@ def emergence(effects: pd.DataFrame) -> pd.DataFrame:
             "resolved_core_hours": first.core_hours if first is not None else None,
             "resolved_iterations": _get(first, "iterations"),
             "resolved_batch_size": _get(first, "batch_size"),
+            "resolved_image_size": _get(first, "image_size"),
             "most_costly_setting": last.setting, "verdict_there": last.verdict,
             "not_measurable_in": int((part.verdict == NOT_MEASURABLE).sum()),
         })
@@ -81,7 +84,8 @@ def budget_note(verdict: str, found: Mapping[str, Any] | None) -> str | None:
     here = "inconclusive" if verdict == INCONCLUSIVE else "not measurable"
     if pd.notna(found.get("resolved_at")):
         at, batch = _whole(found.get("resolved_iterations")), _whole(found.get("resolved_batch_size")) or 128
-        when = f"about {at} iterations of batch {batch}" if at else found["resolved_at"]
+        side = _whole(found.get("resolved_image_size")) or STUDY_NATIVE_SIDE
+        when = f"about {at} iterations of batch {batch} on {side} px images" if at else found["resolved_at"]
         verb = "emerges" if found["resolved_verdict"] == REPRODUCED else "is decided (contradicted)"
         return (f"{here} at this budget; {verb} at {when} (budget study on Fashion-MNIST: "
                 f"{found['resolved_verdict']} at {found['resolved_at']}, {found['resolved_core_hours']:.2f} "

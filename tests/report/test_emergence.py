@@ -8,7 +8,7 @@ from resnetlib.report import emergence as em
 
 EFFECTS = pd.DataFrame([
     {"id": "c", "ref": "Fig. 6", "setting": "1000 it", "iterations": 1000, "batch_size": 128, "core_hours": 1.0,
-     "verdict": "reproduced"},
+     "verdict": "reproduced", "image_size": 16},
     {"id": "c", "ref": "Fig. 6", "setting": "300 it", "iterations": 300, "batch_size": 128, "core_hours": 0.3,
      "verdict": "inconclusive"},
     {"id": "c", "ref": "Fig. 6", "setting": "3000 it", "iterations": 3000, "batch_size": 128, "core_hours": 3.0,
@@ -38,10 +38,11 @@ def test_undecided_claims_say_where_the_study_decides_them():
     study = {row["id"]: row for row in em.emergence(EFFECTS).to_dict("records")}
     noted = em.with_budget_notes([claim("c", "inconclusive"), claim("c", "not measurable at this scale"),
                                   claim("e", "inconclusive"), claim("c", "reproduced")], "fashion_mnist", study)
-    assert noted[0].reason.startswith("inconclusive at this budget; emerges at about 1000 iterations of batch 128 ")
+    assert noted[0].reason.startswith("inconclusive at this budget; emerges at about 1000 iterations of batch 128 "
+                                      "on 16 px images ")
     assert noted[0].reason.endswith(". why") and noted[0].emerges_at == 1000
     assert noted[1].reason.startswith("not measurable at this budget; emerges at about 1000 iterations")
-    assert "is decided (contradicted) at about 1000 iterations of batch 64" in noted[2].reason
+    assert "is decided (contradicted) at about 1000 iterations of batch 64 on 28 px images" in noted[2].reason
     assert noted[3].reason == "why" and noted[3].emerges_at is None
 
 
