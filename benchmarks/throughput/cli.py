@@ -16,6 +16,7 @@ import torch
 
 import benchmarks.throughput as package
 from resnetlib import data as datasets
+from resnetlib.devices import cpu_features
 
 from .interleave import bench_model
 from .memory import measure_memory
@@ -61,7 +62,18 @@ def describe_run(s: Settings, argv: list[str] | None) -> dict[str, Any]:
         "argv": sys.argv[1:] if argv is None else list(argv),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "loadavg_start": loadavg(),
         "optimizer": f"SGD lr {LR}, momentum {MOMENTUM}, weight decay {WEIGHT_DECAY}",
+        "cpu": cpu_features(), "isa_limits": isa_limits(),
     }
+
+
+#: Environment variables that cap the instruction set torch uses (ATen's kernels, oneDNN's convolutions):
+#: with both at AVX2 an AVX512 machine runs the kernels of an AVX2-only one (an emulation, said so).
+ISA_LIMIT_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+
+
+def isa_limits() -> dict[str, str]:
+    """The instruction-set caps set in the environment (empty: the CPU's own best)."""
+    return {k: os.environ[k] for k in ISA_LIMIT_VARIABLES if os.environ.get(k)}
 
 
 def device_label(device: torch.device) -> str:

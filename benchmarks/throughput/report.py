@@ -53,8 +53,22 @@ def _heading(meta: dict[str, Any]) -> list[str]:
         f"host {meta['host']}, {meta['started']}.",
         f"Load average (1 min) at start {meta['loadavg_start']}, at end {meta['loadavg_end']} "
         f"on {meta['cpu_count']} logical cores.",
+        *_cpu_line(meta),
         "",
     ]
+
+
+def _cpu_line(meta: dict[str, Any]) -> list[str]:
+    """The CPU model, torch's kernel level and flags; an instruction-set cap is called an emulation."""
+    cpu = meta.get("cpu")
+    if not cpu or meta.get("device") != "cpu":
+        return []
+    line = f"CPU: {cpu['model']}; torch kernels {cpu['capability']}; flags {', '.join(cpu['flags']) or 'none'}."
+    limits = meta.get("isa_limits") or {}
+    if limits:
+        caps = ", ".join(f"{k}={v}" for k, v in limits.items())
+        line += f" Instruction set capped by {caps}: an emulation of a CPU without the capped instructions."
+    return [line]
 
 
 def _method_names(meta: dict[str, Any]) -> dict[str, str]:

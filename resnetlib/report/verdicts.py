@@ -35,9 +35,24 @@ NOT_MEASURABLE: Final = "not measurable at this scale"
 STATEMENT_VERDICTS: Final = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_MEASURABLE)
 NUMBER_VERDICTS: Final = (REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE)
 
-__all__ = ["compare_number", "judge_effects", "effect_interval", "trained_gate", "flattened_gate", "Gate",
-           "Interval", "Judgement", "REPRODUCED", "NOT_REPRODUCED", "CONTRADICTED", "INCONCLUSIVE",
-           "NOT_MEASURABLE", "STATEMENT_VERDICTS", "NUMBER_VERDICTS", "Verdict"]
+__all__ = [
+    "CONTRADICTED",
+    "INCONCLUSIVE",
+    "NOT_MEASURABLE",
+    "NOT_REPRODUCED",
+    "NUMBER_VERDICTS",
+    "REPRODUCED",
+    "STATEMENT_VERDICTS",
+    "Gate",
+    "Interval",
+    "Judgement",
+    "Verdict",
+    "compare_number",
+    "effect_interval",
+    "flattened_gate",
+    "judge_effects",
+    "trained_gate",
+]
 
 #: With several seeds a number's tolerance is at least this many of the seeds' standard deviations.
 SPREAD_TOLERANCE_SDS = 2.0
@@ -239,7 +254,9 @@ def _why_inconclusive(ci: Interval, effects: Sequence[float], sampling_se: float
         return f"the interval excludes zero but {ci.n} seed(s) < {min_seeds} required"
     if 0 < ci.mean <= margin and ci.low > 0:
         return f"the effect is real but below the practical margin {margin:g}"
-    sd = statistics.stdev(effects) if len(effects) >= 2 else (sampling_se or 0.0)
+    if len(effects) < 2 and not sampling_se:
+        return f"1 seed and no error estimate: at least {min_seeds} seeds are needed"
+    sd = statistics.stdev(effects) if len(effects) >= 2 else sampling_se
     need = seeds_to_resolve(ci, sd, margin)
     if need is None:
         return "the mean effect lies between zero and the margin: more seeds would not resolve it"

@@ -41,6 +41,13 @@ def test_one_seed_is_at_most_inconclusive(effect):
     assert expected in j.reason
 
 
+def test_one_seed_without_an_error_estimate_says_so():
+    """A single seed with no sampling error (e.g. an mAP) is not 'between zero and the margin' when it is not."""
+    j = judge((4.0,))
+    assert j.verdict == v.INCONCLUSIVE
+    assert "1 seed and no error estimate: at least 3 seeds are needed" in j.reason
+
+
 def test_one_seed_interval_comes_from_binomial_sampling_error():
     se = v.difference_se((20.0, 2000), (25.0, 2000))
     assert se == pytest.approx(100 * math.hypot(math.sqrt(0.2 * 0.8 / 2000), math.sqrt(0.25 * 0.75 / 2000)))
