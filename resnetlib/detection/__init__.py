@@ -10,12 +10,17 @@
   ``evaluate_detector``
 - ``train``: ``train_detector`` (SGD on the engine's lr schedule, checkpointed), ``cached_detector`` (the run
   cache of ``resnetlib.train.runs``: reuse, resume)
-- ``figures``: ``plot_detections``, ``plot_curves``
+- ``context``: global context (appendix A): the whole image's feature joined to each RoI's
+- ``multiscale``: multi-scale training (drawn image sides) and testing (two adjacent pyramid scales, maxout)
+- ``inference``: ``ImprovedInference`` (box refinement with NMS 0.3 and box voting; multi-scale testing),
+  ``inference_macs``
+- ``figures``: ``plot_detections``, ``plot_curves``, ``plot_improvement_gains``
 """
 
 from .config import DetectorConfig
 from .data import CocoDetectionDataset, VOCDetectionDataset, collate, make_scene_dataset, open_datasets
 from .evaluate import coco_map, evaluate_detector, voc07_ap, voc_ap, voc_map
+from .inference import ImprovedInference, InferenceOptions
 from .model import BACKBONES, build_detector, freeze_batchnorm
 from .train import cached_detector, train_detector
 
@@ -23,6 +28,8 @@ __all__ = [
     "BACKBONES",
     "CocoDetectionDataset",
     "DetectorConfig",
+    "ImprovedInference",
+    "InferenceOptions",
     "VOCDetectionDataset",
     "build_detector",
     "cached_detector",

@@ -21,10 +21,13 @@ from ..train.config import OptimConfig, WarmupConfig
 from .model import BACKBONES, C4_HEADS, PAPER_ANCHOR_SIZES, PAPER_ASPECT_RATIOS, VGGS
 
 __all__ = [
+    "LOCALIZATION_DATA",
     "CocoData",
     "DetectionData",
     "DetectorConfig",
     "DetectorModelConfig",
+    "IlsvrcLocalizationData",
+    "LocalizationScenesData",
     "ResNetOptions",
     "ScenesData",
     "VOCData",
@@ -46,6 +49,9 @@ class DetectorModelConfig(StrictModel):
     """The Faster R-CNN that ``build_detector`` builds: backbone, initialisation, anchors, RoIs, proposals."""
 
     name: str = Field("resnet101", description=f"backbone: {', '.join(BACKBONES)}")
+    head: Literal["faster_rcnn", "per_class_rpn"] = Field(
+        "faster_rcnn", description="faster_rcnn: a detector; per_class_rpn: appendix C's localizer (ResNets only)"
+    )
     pretrained: str = Field("", description="classification checkpoint loaded into the backbone; '' = none")
     pretrained_sha256: str = Field("", description="the checkpoint's content hash: a replaced file retrains")
     batchnorm: Literal["frozen", "train"] = Field(
@@ -78,6 +84,14 @@ class DetectorModelConfig(StrictModel):
         default_factory=ResNetOptions,
         description="ResNet backbones only; null for VGG",
     )
+    global_context: bool = Field(
+        False, description="appendix A: the whole image's pooled feature joined to each RoI's (Table 9: +context)"
+    )
+    train_min_sizes: list[int] = Field(
+        default_factory=list,
+        description="multi-scale training: shorter side drawn per training image from these ([] = min_size "
+        "only); not in the paper's tables",
+    )
 
     @field_validator("name")
     @classmethod
@@ -86,11 +100,28 @@ class DetectorModelConfig(StrictModel):
             raise ValueError(f"unknown detection backbone {v!r}; choose one of {', '.join(BACKBONES)}")
         return v
 
+    @field_validator("train_min_sizes")
+    @classmethod
+    def _positive_sides(cls, v: list[int]) -> list[int]:
+        if any(side < 16 for side in v):
+            raise ValueError(f"train_min_sizes are image sides of at least 16 px, got {v}")
+        return v
+
     @model_validator(mode="after")
     def _resnet_options_for_resnets_only(self) -> DetectorModelConfig:
         if (self.resnet is None) != (self.name in VGGS):
             raise ValueError(f"model.resnet must be {'null' if self.name in VGGS else 'set'} for {self.name}")
+        if self.head == "per_class_rpn" and (self.name in VGGS or self.global_context or self.train_min_sizes):
+            raise ValueError("the per_class_rpn localizer takes a ResNet backbone, without global_context or "
+                             "train_min_sizes (detector options)")
         return self
+
+    def localizer_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``resnetlib.localization.model.build_localizer`` (after name and classes)."""
+        options = {k: v for k, v in self.build_options().items()
+                   if k in ("min_size", "max_size", "anchor_sizes", "aspect_ratios", "pretrained", "batchnorm",
+                            "freeze_at")}
+        return {**options, **(self.resnet.model_dump() if self.resnet else {})}
 
     def build_options(self) -> dict[str, Any]:
         """Keyword arguments of ``build_detector`` (after the backbone name and the class count)."""
@@ -107,6 +138,8 @@ class DetectorModelConfig(StrictModel):
             "rpn_pre_nms_top_n_test": self.rpn_pre_nms_test,
             "rpn_post_nms_top_n_test": self.rpn_post_nms_test,
             "box_batch_size_per_image": self.rois_per_image,
+            "global_context": self.global_context,
+            "train_min_sizes": tuple(self.train_min_sizes),
         }
         if self.name in C4_HEADS:
             options["roi_output_size"] = self.roi_output_size
@@ -137,6 +170,32 @@ class ScenesData(StrictModel):
         return self
 
 
+class LocalizationScenesData(StrictModel):
+    """One Fashion-MNIST item per canvas, written in the ILSVRC CLS-LOC layout (``resnetlib.data.localization``):
+    the CPU stand-in for ImageNet localization (appendix C), drawn from ``seed``."""
+
+    name: Literal["loc_scenes"] = "loc_scenes"
+    root: str = Field("", description="where Fashion-MNIST is read from; '' = the default search path")
+    num_train_per_class: int = Field(60, ge=1)
+    num_val: int = Field(100, ge=1)
+    canvas: int = Field(64, ge=32, description="canvas side in pixels")
+    scale_range: tuple[float, float] = Field((1.0, 2.0), description="[lo, hi] factor on the 28 px item")
+
+    @model_validator(mode="after")
+    def _item_fits(self) -> LocalizationScenesData:
+        if not 0 < self.scale_range[0] <= self.scale_range[1] or 28 * self.scale_range[1] > self.canvas:
+            raise ValueError(f"scale_range must be [lo, hi] with 0 < lo <= hi and 28*hi <= canvas ({self.canvas}), "
+                             f"got {self.scale_range}")
+        return self
+
+
+class IlsvrcLocalizationData(StrictModel):
+    """ImageNet localization (ILSVRC CLS-LOC): train on train (images with boxes), test on val (Tables 13-14)."""
+
+    name: Literal["ilsvrc_loc"] = "ilsvrc_loc"
+    root: str = Field("", description="folder holding ILSVRC/ and LOC_synset_mapping.txt; '' = the default search path")
+
+
 class VOCData(StrictModel):
     """voc07: train 07+12 trainval, test 07 test (Table 7); voc12: train 07 trainval+test + 12 train,
     test 12 val."""
@@ -153,7 +212,11 @@ class CocoData(StrictModel):
     year: str = "2014"
 
 
-DetectionData = Annotated[ScenesData | VOCData | CocoData, Field(discriminator="name")]
+DetectionData = Annotated[
+    ScenesData | VOCData | CocoData | LocalizationScenesData | IlsvrcLocalizationData, Field(discriminator="name")
+]
+#: The data sets of the localization experiment (one object class per image), not of detection.
+LOCALIZATION_DATA = ("loc_scenes", "ilsvrc_loc")
 
 
 def _paper_optim() -> OptimConfig:
@@ -177,3 +240,11 @@ class DetectorConfig(StrictModel):
     device: str = Field("auto", description="auto (cuda if available), cpu, cuda, cuda:N")
     log_every: int = Field(10, ge=1, description="iterations per logged (averaged) loss row")
     checkpoint_every: int = Field(500, ge=1, description="iterations between checkpoints (and at the end)")
+
+    @model_validator(mode="after")
+    def _localization_data_goes_with_the_localizer(self) -> DetectorConfig:
+        localizing = self.data.name in LOCALIZATION_DATA
+        if localizing != (self.model.head == "per_class_rpn"):
+            raise ValueError(f"data {self.data.name!r} needs model.head "
+                             f"{'per_class_rpn' if localizing else 'faster_rcnn'}, got {self.model.head!r}")
+        return self

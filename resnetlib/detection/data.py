@@ -28,7 +28,7 @@ from torch.utils.data import ConcatDataset, Dataset
 
 from ..data import load as load_image_data
 from ..data.common import resolve_root
-from .config import CocoData, DetectionData, ScenesData, VOCData
+from .config import LOCALIZATION_DATA, CocoData, DetectionData, ScenesData, VOCData
 
 __all__ = [
     "SCENES_LABEL",
@@ -449,6 +449,10 @@ class DatasetInfo:
 
 def open_datasets(data: DetectionData, seed: int, cache_dir: str | Path) -> tuple[Any, Any, DatasetInfo]:
     """(train set, test set, info) of ``data``; scene sets are written once under ``cache_dir``."""
+    if data.name in LOCALIZATION_DATA:
+        from ..localization.data import localization_sets  # it builds on this module
+
+        return localization_sets(data, seed, cache_dir)
     if isinstance(data, ScenesData):
         return _scene_sets(data, seed, Path(cache_dir))
     if isinstance(data, VOCData):

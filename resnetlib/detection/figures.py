@@ -3,6 +3,8 @@
 - ``plot_curves(results_dir)``: training loss per logged step, one line per backbone (``curves.csv``).
 - ``plot_detections(results_dir, n)``: test images with ground truth and each backbone's detections
   (``detections.json``).
+- ``plot_improvement_gains(results_dir)``: Table 9's variants, their gain over the baseline per seed and
+  the paper's (``metrics.csv``, ``gains.csv`` of the detection_improvements experiment).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["plot_curves", "plot_detections"]
+__all__ = ["plot_curves", "plot_detections", "plot_improvement_gains"]
 
 
 def _style() -> None:
@@ -136,3 +138,40 @@ def _draw_detections(ax, shown: list[tuple], classes: list[str], palette) -> Non
             bbox={"facecolor": color, "alpha": 0.8, "pad": 1, "lw": 0},
             va="bottom",
         )
+
+
+def plot_improvement_gains(results_dir: str | Path):
+    """Gain of each variant over the baseline, mAP@.5 and mAP@[.5,.95] panels: bars the mean over seeds,
+    dots each seed (paired with its own baseline), diamonds the paper's Table 9 gain; returns the figure."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    from ..report.figures import legend_outside
+
+    _style()
+    folder = Path(results_dir)
+    for name in ("metrics.csv", "gains.csv"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name} not found: run the detection_improvements experiment first")
+    metrics, gains = pd.read_csv(folder / "metrics.csv"), pd.read_csv(folder / "gains.csv")
+    base = metrics[metrics.variant == "baseline"].set_index("seed")
+    order = [v for v in gains.variant if v != "baseline"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(order) + 1.8), sharey=True)
+    for ax, (metric, label) in zip(axes, (("coco_map50", "mAP@.5"), ("coco_map", "mAP@[.5,.95]"))):
+        per_seed = metrics[metrics.variant != "baseline"].assign(
+            gain=lambda t, m=metric: t[m].to_numpy() - base.loc[t.seed, m].to_numpy())
+        sns.barplot(data=per_seed, y="variant", x="gain", order=order, color="#9ecae1", errorbar=None, ax=ax)
+        sns.stripplot(data=per_seed, y="variant", x="gain", order=order, color="k", size=4, ax=ax)
+        paper = gains.set_index("variant")[f"paper_gain_{'map50' if metric == 'coco_map50' else 'map'}"]
+        shown = [(y, paper[v]) for y, v in enumerate(order) if pd.notna(paper.get(v))]
+        if shown:
+            ys, xs = zip(*shown)
+            ax.plot(xs, ys, marker="D", color="#d62728", ls="none", label="paper (Table 9, COCO, cumulative)")
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.set_xlabel(f"gain over the baseline, {label} (points)")
+        ax.set_ylabel("")
+    if axes[1].get_legend_handles_labels()[0]:
+        legend_outside(axes[1])
+    fig.tight_layout()
+    return fig

@@ -47,24 +47,31 @@ from torchvision.models.detection.rpn import AnchorGenerator
 from torchvision.ops import FrozenBatchNorm2d, MultiScaleRoIAlign
 
 from .. import models
+from .context import ContextHead, WithContext, add_global_context
+from .multiscale import MultiScaleTrainingTransform
 
 __all__ = [
     "BACKBONES",
+    "C4_HEADS",
     "PAPER_ANCHOR_SIZES",
     "PAPER_ASPECT_RATIOS",
     "RESNETS",
-    "C4_HEADS",
     "VGGS",
+    "BackboneStart",
     "FrozenBatchNorm2d",
     "ResNetC4Backbone",
     "ResNetC5Head",
     "VGGBackbone",
     "VGGConvHead",
     "VGGHead",
+    "backbone_macs",
     "build_detector",
     "count_macs",
     "freeze_batchnorm",
     "load_classification_checkpoint",
+    "normalisation",
+    "resnet_parts",
+    "single_level_anchors",
     "vgg_small_features",
 ]
 
@@ -360,9 +367,10 @@ def _warn_partial(path: str | Path, missing: list[str], unexpected: list[str]) -
 # ---------------------------------------------------------------------------------------- builder
 
 
-def _normalisation(
+def normalisation(
     in_channels: int, image_mean: Sequence[float] | None, image_std: Sequence[float] | None
 ) -> tuple[list[float], list[float]]:
+    """The input normalisation: the given mean/std (one per channel), else ImageNet's (averaged for 1 channel)."""
     if image_mean is None:
         image_mean = IMAGENET_MEAN if in_channels == 3 else [sum(IMAGENET_MEAN) / 3] * in_channels
     if image_std is None:
@@ -383,7 +391,7 @@ def _freeze_params(*modules: nn.Module) -> None:
 
 
 @dataclass(frozen=True)
-class _Start:
+class BackboneStart:
     """How a backbone starts: input channels, classification checkpoint, BN policy, frozen stages."""
 
     in_channels: int
@@ -396,9 +404,10 @@ class _Start:
 Parts = tuple[nn.Module, nn.Module, nn.Module, int, dict | None]
 
 
-def _resnet_parts(
-    name: str, start: _Start, roi_output_size: int, stride_in_1x1: bool, shortcut: str | None
+def resnet_parts(
+    name: str, start: BackboneStart, roi_output_size: int, stride_in_1x1: bool, shortcut: str | None
 ) -> Parts:
+    """A Table 1 ResNet split for the C4 design: conv1..conv4_x trunk, RoIAlign, conv5_x head."""
     options: dict[str, Any] = {"num_classes": 1000, "in_channels": start.in_channels}
     if name in ("resnet50", "resnet101", "resnet152"):
         options["stride_in_1x1"] = stride_in_1x1
@@ -421,7 +430,7 @@ def _resnet_parts(
     return backbone, pool, head, head.out_channels, report
 
 
-def _vgg_parts(name: str, start: _Start, roi_output_size: int) -> Parts:
+def _vgg_parts(name: str, start: BackboneStart, roi_output_size: int) -> Parts:
     if name == "vgg16":
         features, head, out_channels, report = _vgg16(start.in_channels, start.pretrained, roi_output_size)
     else:
@@ -448,7 +457,7 @@ def _vgg16(in_channels: int, pretrained: str | None, roi_output_size: int):
     return net.features[:-1], VGGHead(net.classifier[:-1], out_channels=4096), 512, report
 
 
-def _vgg_small(start: _Start, roi_output_size: int, conv_head: bool):
+def _vgg_small(start: BackboneStart, roi_output_size: int, conv_head: bool):
     """``vgg_small`` (fc head on the RoI) or, with ``conv_head``, ``vgg_c4`` (conv stage per RoI)."""
     batch_norm = start.batchnorm == "train"
     features = vgg_small_features(start.in_channels, batch_norm=batch_norm)
@@ -495,6 +504,8 @@ def build_detector(
     image_std: Sequence[float] | None = None,
     stride_in_1x1: bool = True,
     shortcut: str | None = None,
+    global_context: bool = False,
+    train_min_sizes: Sequence[int] = (),
     **faster_rcnn_options: Any,
 ) -> FasterRCNN:
     """A torchvision ``FasterRCNN`` with a ResNet (C4) or VGG backbone (one of ``BACKBONES``).
@@ -508,12 +519,15 @@ def build_detector(
     ``roi_output_size``: default 14 for the C4 designs (ResNets, vgg_c4), 7 for vgg16/vgg_small.
     ``stride_in_1x1``, ``shortcut``: ResNet
     options of ``models.build`` (torchvision's ResNet-18/34 checkpoints need shortcut "B").
+    ``global_context``: the whole image's pooled feature joined to each RoI's (appendix A, ``context.py``).
+    ``train_min_sizes``: multi-scale training, the shorter side drawn per training image from these
+    (``multiscale.py``); the test side stays ``min_size``.
     ``faster_rcnn_options`` go to ``FasterRCNN`` (``box_batch_size_per_image``, ``rpn_*``, ...). The model
     has ``backbone_name`` and ``pretrained_report`` (None, or which keys loaded).
     """
     _check_arguments(backbone, num_classes, batchnorm, anchor_sizes, aspect_ratios)
-    mean, std = _normalisation(in_channels, image_mean, image_std)
-    start = _Start(in_channels, pretrained, batchnorm, freeze_at)
+    mean, std = normalisation(in_channels, image_mean, image_std)
+    start = BackboneStart(in_channels, pretrained, batchnorm, freeze_at)
     body, pool, head, representation_size, report = _parts(
         backbone, start, roi_output_size, stride_in_1x1, shortcut
     )
@@ -524,20 +538,24 @@ def build_detector(
         max_size=max_size,
         image_mean=mean,
         image_std=std,
-        rpn_anchor_generator=_anchors(anchor_sizes, aspect_ratios),
+        rpn_anchor_generator=single_level_anchors(anchor_sizes, aspect_ratios),
         box_roi_pool=pool,
         box_head=head,
         box_predictor=FastRCNNPredictor(representation_size, num_classes),
         **faster_rcnn_options,
     )
+    if train_min_sizes:
+        model.transform = MultiScaleTrainingTransform(train_min_sizes, min_size, max_size, mean, std)
+    if global_context:
+        add_global_context(model)
     model.backbone_name, model.pretrained_report, model.batchnorm = backbone, report, batchnorm
     return model
 
 
-def _parts(backbone: str, start: _Start, roi_output_size: int | None, stride_in_1x1: bool, shortcut) -> Parts:
+def _parts(backbone: str, start: BackboneStart, roi_output_size: int | None, stride_in_1x1: bool, shortcut) -> Parts:
     """ResNet C4 and vgg_c4 (14x14 RoIs by default) or VGG with an fc head (7x7)."""
     if backbone in RESNETS:
-        return _resnet_parts(backbone, start, roi_output_size or 14, stride_in_1x1, shortcut)
+        return resnet_parts(backbone, start, roi_output_size or 14, stride_in_1x1, shortcut)
     return _vgg_parts(backbone, start, roi_output_size or (14 if backbone in C4_HEADS else 7))
 
 
@@ -558,7 +576,7 @@ def _check_arguments(
         raise ValueError("anchor_sizes and aspect_ratios must be non-empty")
 
 
-def _anchors(anchor_sizes: Sequence[float], aspect_ratios: Sequence[float]) -> AnchorGenerator:
+def single_level_anchors(anchor_sizes: Sequence[float], aspect_ratios: Sequence[float]) -> AnchorGenerator:
     """Anchors on the single stride-16 feature map (ref. [32]: 3 scales x 3 aspect ratios)."""
     return AnchorGenerator(
         sizes=(tuple(float(s) for s in anchor_sizes),),
@@ -569,8 +587,9 @@ def _anchors(anchor_sizes: Sequence[float], aspect_ratios: Sequence[float]) -> A
 def count_macs(model: FasterRCNN, image_size: int, in_channels: int = 3) -> dict[str, float]:
     """Multiply-adds of the whole detector for one ``image_size`` square image, per part and in total.
 
-    Parts: the backbone on the image, the RPN head on its feature map, and per RoI the RoI head (for the
-    C4 design conv5_x, Sec. 4.3) plus the box predictor. The totals run the per-RoI part once per RoI:
+    Parts: the backbone on the image, the RPN head on its feature map, per RoI the RoI head (for the
+    C4 design conv5_x, Sec. 4.3) plus the box predictor, and with global context the RoI head once more
+    per image on the whole image (``context_macs``). The totals run the per-RoI part once per RoI:
     ``train_macs`` on the RoIs sampled per training image (``box_batch_size_per_image``), ``test_macs`` on
     the proposals kept per test image (``rpn_post_nms_top_n`` at test; NMS may keep fewer). Forward pass
     only; RoIAlign, anchors and NMS are not multiply-adds and are not counted.
@@ -583,7 +602,7 @@ def count_macs(model: FasterRCNN, image_size: int, in_channels: int = 3) -> dict
         model.train(was_training)
     out["train_rois"] = float(model.roi_heads.fg_bg_sampler.batch_size_per_image)
     out["test_rois"] = float(model.rpn._post_nms_top_n["testing"])
-    per_image = out["backbone_macs"] + out["rpn_macs"]
+    per_image = out["backbone_macs"] + out["rpn_macs"] + out["context_macs"]
     out["train_macs"] = per_image + out["train_rois"] * out["head_macs_per_roi"]
     out["test_macs"] = per_image + out["test_rois"] * out["head_macs_per_roi"]
     assert all(math.isfinite(v) for v in out.values())
@@ -599,11 +618,20 @@ def _macs_by_part(model: FasterRCNN, image_size: int, in_channels: int) -> dict[
         size = size if isinstance(size, int) else size[0]
         roi = torch.zeros(1, feat.shape[1], size, size, device=device)
         heads = model.roi_heads
-        return {
-            "backbone_macs": _macs(model.backbone, x),
-            "rpn_macs": _macs(model.rpn.head, [feat]),
-            "head_macs_per_roi": _macs(lambda r: heads.box_predictor(heads.box_head(r)), roi),
-        }
+        parts = {"backbone_macs": _macs(model.backbone, x), "rpn_macs": _macs(model.rpn.head, [feat])}
+        if isinstance(heads.box_head, ContextHead):  # one RoI and its image: subtract the image's share
+            context = _macs(heads.box_head.head, roi)
+            both = _macs(lambda r: heads.box_predictor(heads.box_head(WithContext(r, r, [1]))), roi)
+            return {**parts, "head_macs_per_roi": both - context, "context_macs": context}
+        per_roi = _macs(lambda r: heads.box_predictor(heads.box_head(r)), roi)
+        return {**parts, "head_macs_per_roi": per_roi, "context_macs": 0.0}
+
+
+def backbone_macs(model: FasterRCNN, side: int, in_channels: int = 3) -> float:
+    """Multiply-adds of ``model``'s backbone on one ``side`` x ``side`` image (a level of a test pyramid)."""
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        return _macs(model.backbone, torch.zeros(1, in_channels, side, side, device=device))
 
 
 def _macs(fn: Any, *args: Any) -> float:

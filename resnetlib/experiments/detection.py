@@ -53,6 +53,7 @@ from ..detection.model import BACKBONES, RESNETS, VGGS, build_detector, count_ma
 from ..detection.pretrain import PRETRAINABLE, PretrainConfig, cached_pretrain, checkpoint_of, pretrain_config
 from ..detection.train import cached_detector
 from ..devices import resolve_device
+from ..localization.model import build_localizer
 from ..train.loop import seed_everything
 from .base import Claim, ExperimentParams, Measured, Outcome, number_claim, run_experiment, statement_claim
 
@@ -60,12 +61,19 @@ __all__ = [
     "CLAIM_MARGIN",
     "MIN_ITERATIONS_FOR_CLAIM",
     "MIN_TEST_IMAGES_FOR_CLAIM",
+    "EvalSet",
     "Params",
+    "build_for",
+    "checkpoint_path",
     "claims",
+    "content_hash",
     "detector_config",
+    "evaluate_timed",
     "mac_ratios",
     "measure",
+    "protocol_notes",
     "run",
+    "scale_text",
 ]
 
 #: The qualitative claim is judged only from this many iterations on. Observed on the scene set (96 px,
@@ -252,17 +260,22 @@ def _merge_train(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[
 
 
 def _pretrained_path(params: Params, backbone: str) -> str:
-    """The checkpoint named for ``backbone`` ('' = none); a relative path not found is under data_root."""
-    path = params.pretrained.get(backbone)
+    """The checkpoint named for ``backbone`` ('' = none)."""
+    return checkpoint_path(params.pretrained.get(backbone, ""), params.data_root)
+
+
+def checkpoint_path(path: str, data_root: str) -> str:
+    """A named checkpoint's path ('' = none): as given, or under ``data_root`` when relative and not found."""
     if not path:
         return ""
     p = Path(path).expanduser()
     if not p.is_absolute() and not p.exists():
-        p = resolve_root(params.data_root) / p
+        p = resolve_root(data_root) / p
     return str(p)
 
 
-def _sha256(path: str) -> str:
+def content_hash(path: str) -> str:
+    """A checkpoint file's sha256 ('' when there is none: the builder then says the file is missing)."""
     if not path or not Path(path).is_file():
         return ""  # build_detector says the file is missing
     digest = hashlib.sha256()
@@ -276,7 +289,7 @@ def detector_config(params: Params, backbone: str, checkpoint: str | Path = "") 
     """``backbone``'s configuration, with its checkpoint's path and content hash: the one named in
     ``params.pretrained``, else ``checkpoint`` (the experiment's own pretraining), else none."""
     path = _pretrained_path(params, backbone) or str(checkpoint)
-    return params.config(backbone, pretrained=path, pretrained_sha256=_sha256(path))
+    return params.config(backbone, pretrained=path, pretrained_sha256=content_hash(path))
 
 
 def _start(params: Params, backbone: str) -> str:
@@ -313,20 +326,18 @@ def _pretrain(params: Params, backbone: str) -> tuple[str, dict[str, Any] | None
 # ------------------------------------------------------------------------------------------- measure
 
 
-def _build(config: DetectorConfig, info: DatasetInfo) -> torch.nn.Module:
-    """The detector of ``config``, initialised from ``config.seed``."""
+def build_for(config: DetectorConfig, info: DatasetInfo) -> torch.nn.Module:
+    """The detector (or, with ``model.head: per_class_rpn``, the localizer) of ``config`` for the data set
+    ``info`` describes, initialised from ``config.seed``."""
     seed_everything(config.seed)
-    return build_detector(
-        config.model.name,
-        len(info.classes),
-        in_channels=info.in_channels,
-        image_mean=info.image_mean,
-        image_std=info.image_std,
-        **config.model.build_options(),
-    )
+    data = {"in_channels": info.in_channels, "image_mean": info.image_mean, "image_std": info.image_std}
+    if config.model.head == "per_class_rpn":
+        return build_localizer(config.model.name, len(info.classes), **data, **config.model.localizer_options())
+    return build_detector(config.model.name, len(info.classes), **data, **config.model.build_options())
 
 
-def _evaluate(model, loader: DataLoader, device: torch.device) -> tuple[dict[str, Any], float]:
+def evaluate_timed(model, loader: DataLoader, device: torch.device) -> tuple[dict[str, Any], float]:
+    """``evaluate_detector``'s metrics and the seconds it took; a NaN or infinite mAP is an error."""
     start = time.perf_counter()
     metrics = evaluate_detector(model, loader, device)
     for k, v in metrics.items():
@@ -360,8 +371,8 @@ def _say(backbone: str, m: dict[str, Any], row: dict[str, Any]) -> None:
     )
 
 
-class _TestSet:
-    """The test images, their loader, and the first few kept for the figure."""
+class EvalSet:
+    """The test images (the first ``max_test_images``), their loader, and the first few kept for the figure."""
 
     def __init__(self, params: Params, test_ds: Any) -> None:
         if params.max_test_images and params.max_test_images < len(test_ds):
@@ -377,16 +388,16 @@ class _TestSet:
 
 
 def _measure_backbone(
-    params: Params, backbone: str, train_ds: Any, test: _TestSet, info: DatasetInfo, device
+    params: Params, backbone: str, train_ds: Any, test: EvalSet, info: DatasetInfo, device
 ):
     """Train (or reuse) and evaluate one backbone: (metrics row, loss log, figure images' detections)."""
     checkpoint, pretraining = _pretrain(params, backbone)
     config = detector_config(params, backbone, checkpoint)
-    model = _build(config, info)
+    model = build_for(config, info)
     cost = count_macs(model, config.model.min_size, info.in_channels)
     run = cached_detector(config, model, train_ds, params.runs_path(), force=params.force)
     model.to(device)
-    m, eval_seconds = _evaluate(model, test.loader, device)
+    m, eval_seconds = evaluate_timed(model, test.loader, device)
     outputs, _ = predict(model, test.figure_loader, device)
     row = {**_metrics_row(m, info, run, eval_seconds, model, cost), "pretraining": pretraining}
     _say(backbone, m, row)
@@ -399,7 +410,7 @@ def measure(params: Params) -> Measured:
     train_ds, test_ds, info = open_datasets(
         params.base_config().data, params.seed, params.runs_path() / "detection"
     )
-    test = _TestSet(params, test_ds)
+    test = EvalSet(params, test_ds)
     metrics, curves, figure_dets = {}, [], {}
     for backbone in params.backbones:
         metrics[backbone], log, figure_dets[backbone] = _measure_backbone(
@@ -411,9 +422,9 @@ def measure(params: Params) -> Measured:
         tables={"curves": pd.DataFrame(curves, columns=CURVE_COLUMNS)},
         dataset=info.label,
         data_source=info.source,
-        scale=_scale(params, train_ds, test.dataset),
+        scale=scale_text(params, train_ds, test.dataset),
         seeds=[params.seed],
-        extra={"metrics": metrics, "device": str(device), "protocol": _protocol_notes(params)},
+        extra={"metrics": metrics, "device": str(device), "protocol": protocol_notes(params)},
         scratch={"num_test": len(test.dataset)},
     )
 
@@ -431,7 +442,8 @@ CURVE_COLUMNS = [
 ]
 
 
-def _scale(params: Params, train_ds: Any, test_ds: Any) -> str:
+def scale_text(params: Params, train_ds: Any, test_ds: Any) -> str:
+    """The data and the budget in words (results.json's ``scale``)."""
     config = params.base_config()
     budget = f"{config.optim.iterations} iterations x {config.optim.batch_size} images"
     if config.data.name == "scenes":
@@ -441,7 +453,8 @@ def _scale(params: Params, train_ds: Any, test_ds: Any) -> str:
     return f"{len(train_ds)} train / {len(test_ds)} test images, {budget}"
 
 
-def _protocol_notes(params: Params) -> list[str]:
+def protocol_notes(params: Params) -> list[str]:
+    """How this run differs from the paper's protocol, one sentence each (results.json's ``protocol``)."""
     config = params.base_config()
     m, o = config.model, config.optim
     roi = m.roi_output_size
@@ -498,7 +511,7 @@ def _top_detections(output: dict[str, torch.Tensor], top_k: int) -> dict[str, li
     }
 
 
-def _figure_image(test: _TestSet, pos: int, outputs: dict[str, list[dict]], top_k: int) -> dict[str, Any]:
+def _figure_image(test: EvalSet, pos: int, outputs: dict[str, list[dict]], top_k: int) -> dict[str, Any]:
     index = test.figure_idx[pos]
     _, target = test.dataset[index]
     return {
@@ -512,7 +525,7 @@ def _figure_image(test: _TestSet, pos: int, outputs: dict[str, list[dict]], top_
 
 def _write_detections(
     path: Path,
-    test: _TestSet,
+    test: EvalSet,
     outputs: dict[str, list[dict[str, torch.Tensor]]],
     info: DatasetInfo,
     top_k: int = 20,

@@ -19,6 +19,7 @@ __all__ = [
     "error_curves",
     "forest_plot",
     "legend_outside",
+    "localization_errors",
     "response_stds",
     "shortcut_options",
     "test_methods",
@@ -159,6 +160,31 @@ def test_methods(tests: pd.DataFrame, paper_top1: pd.DataFrame | None = None, ti
         axes[0][1].set_xlabel("")
         axes[0][1].set_ylabel("top-1 error (%)")
         legend_outside(axes[0][1], title="testing")
+    fig.tight_layout()
+    return fig
+
+
+#: The localization errors as the figure names them.
+LOCALIZATION_LABELS = {"cls_top1": "classification top-1", "cls_top5": "classification top-5",
+                       "loc_gt_class": "localization, true class", "loc_top1": "localization top-1",
+                       "loc_top5": "localization top-5"}
+
+
+def localization_errors(errors: pd.DataFrame, paper: dict[str, float] | None = None, title: str = "") -> plt.Figure:
+    """ILSVRC's errors per metric: bars the mean over seeds, dots the seeds, diamonds the paper's (Table 13)."""
+    t = errors.melt(id_vars="seed", value_vars=list(LOCALIZATION_LABELS), var_name="metric", value_name="error")
+    t["metric"] = t["metric"].map(LOCALIZATION_LABELS)
+    order = list(LOCALIZATION_LABELS.values())
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    sns.barplot(data=t, y="metric", x="error", order=order, color="#9ecae1", errorbar=None, ax=ax)
+    sns.stripplot(data=t, y="metric", x="error", order=order, color="k", size=4, ax=ax)
+    if paper:
+        ys = [order.index(LOCALIZATION_LABELS[m]) for m in paper]
+        ax.plot(list(paper.values()), ys, marker="D", color="#d62728", ls="none", label="paper (Table 13, ImageNet)")
+        legend_outside(ax)
+    ax.set_xlabel("error (%)")
+    ax.set_ylabel("")
+    ax.set_title(f"{title}ours (bars: mean, dots: seeds)")
     fig.tight_layout()
     return fig
 
