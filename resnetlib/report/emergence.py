@@ -59,7 +59,7 @@ def emergence(effects: pd.DataFrame) -> pd.DataFrame:
 
 
 def _get(row: pd.Series | None, name: str) -> int | None:
-    return int(row[name]) if row is not None and name in row.index and pd.notna(row[name]) else None
+    return _whole(row[name]) if row is not None and name in row.index else None
 
 
 def load_emergence(folder: str | Path = STUDY_DIR) -> dict[str, dict[str, Any]]:
