@@ -17,8 +17,10 @@ not change the run's key). Workers are started with ``spawn``: a CUDA context do
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import resource
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -72,12 +74,39 @@ def unique_runs(configs: Iterable[Any], runs_dir: str | Path) -> list[tuple[Path
 def _train_one(config_json: dict[str, Any], runs_dir: str, force: bool) -> QueuedRun:
     """Worker: ``cached_fit`` one configuration (waits on the run's lock when another process holds it)."""
     from .train import TrainConfig, cached_fit
+    from .train.runs import run_dir_for
 
     config = TrainConfig.model_validate(config_json)
-    started = time.time()
+    cached = (run_dir_for(config, runs_dir) / "summary.json").exists()
+    started, cpu_before = time.time(), _cpu_seconds()
     result = cached_fit(config, runs_dir, force=force)
     ended = time.time()
+    if force or not cached:  # trained (or resumed) here, not loaded from the cache
+        add_cost(Path(result.run_dir), wall_s=ended - started, cpu_s=_cpu_seconds() - cpu_before,
+                 threads=config.threads)
     return QueuedRun(str(result.run_dir), round(ended - started, 1), pid=os.getpid(), started=started, ended=ended)
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far, all its threads together."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+#: Beside a run's summary.json: what training it cost in the run queue, summed over resumed sessions.
+COST_FILE = "cost.json"
+
+
+def add_cost(run_dir: Path, *, wall_s: float, cpu_s: float, threads: int | None) -> None:
+    """Add one worker session's wall and CPU seconds to ``run_dir/cost.json``. CPU seconds are what the run
+    cost on a shared machine (wall seconds x threads overstates it when other work competes for the cores)."""
+    path = run_dir / COST_FILE
+    cost = json.loads(path.read_text()) if path.is_file() else {"wall_seconds": 0.0, "cpu_seconds": 0.0, "sessions": 0}
+    cost = {"wall_seconds": round(cost["wall_seconds"] + wall_s, 1), "cpu_seconds": round(cost["cpu_seconds"] + cpu_s, 1),
+            "sessions": cost["sessions"] + 1, "threads": threads, "load_average_at_end": round(os.getloadavg()[0], 2)}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cost, indent=1))
+    tmp.replace(path)
 
 
 def _submit_all(pool: ProcessPoolExecutor, runs: Sequence[tuple[Path, Any]], runs_dir: Path, force: bool,

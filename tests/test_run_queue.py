@@ -58,3 +58,12 @@ def test_reproduce_jobs_2_notebooks_reuse_the_queued_runs(tmp_path, monkeypatch)
     assert all((runs_dir / f / "summary.json").exists() for f in folders)
     used = json.loads((tmp_path / "reports" / "smoke" / "cifar_degradation" / "results.json").read_text())
     assert used["claims"]
+
+
+def test_cost_file_adds_up_resumed_sessions(tmp_path):
+    from resnetlib import run_queue
+
+    run_queue.add_cost(tmp_path, wall_s=10.0, cpu_s=9.5, threads=1)
+    run_queue.add_cost(tmp_path, wall_s=5.0, cpu_s=4.0, threads=1)
+    cost = json.loads((tmp_path / run_queue.COST_FILE).read_text())
+    assert (cost["wall_seconds"], cost["cpu_seconds"], cost["sessions"], cost["threads"]) == (15.0, 13.5, 2, 1)

@@ -24,7 +24,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import yaml
@@ -43,6 +43,10 @@ NO_CLAIMS = ("none of its own: it judges the claims of cifar_degradation, layer_
              "at each budget (its effects and emergence tables)")
 #: Training images of Fashion-MNIST (the study's data set): the default training subset is all of them.
 FULL_TRAIN_IMAGES = 60_000
+#: The experiments whose claims the study judges; a setting may judge a subset (the long settings of the
+#: depth study train only the nets of Fig. 1, 6 and 7, not the shallow Table 3 options).
+JUDGED = ("cifar_degradation", "layer_responses", "shortcut_options")
+Judged = Literal["cifar_degradation", "layer_responses", "shortcut_options"]
 
 
 class Setting(StrictModel):
@@ -52,13 +56,21 @@ class Setting(StrictModel):
     image_size: int | None = Field(None, ge=8, description="images resized to this side; None = the data's own")
     train_size: int | None = Field(None, ge=64, description="training subset; None = train.data.train_size")
     batch_size: int = Field(128, ge=8, description="paper: 128")
+    amp: Literal["off", "bf16", "auto"] | None = Field(
+        None, description="precision control: off = fp32 (rounding in a deep residual stream); None = train.amp")
+    depths: cifar_degradation.CifarDepths | None = Field(
+        None, min_length=2, description="CIFAR depths of this setting (e.g. [20, 56, 110]); None = the study's")
+    experiments: list[Judged] = Field(default_factory=lambda: list(JUDGED), min_length=1,
+                                      description="whose claims this setting judges (and so which nets it trains)")
 
     def label(self) -> str:
         size = f"{self.image_size}px" if self.image_size else "native"
         subset = f", {self.train_size // 1000}k images" if self.train_size and self.train_size >= 1000 else (
             f", {self.train_size} images" if self.train_size else "")
         batch = f", batch {self.batch_size}" if self.batch_size != 128 else ""
-        return f"{self.iterations} it, {size}{subset}{batch}"
+        precision = {None: "", "off": ", fp32", "bf16": ", bf16", "auto": ""}[self.amp]
+        depths = f", depths {'/'.join(map(str, self.depths))}" if self.depths else ""
+        return f"{self.iterations} it, {size}{subset}{batch}{precision}{depths}"
 
     def padding(self, native: int) -> int:
         """The crop padding: the paper's 4 px of 32 (one eighth of the side), rounded half up."""
@@ -92,7 +104,8 @@ class Params(TrainingParams):
             data["train_size"] = setting.train_size
         optim = {"iterations": setting.iterations, "batch_size": setting.batch_size, "milestones": [0.5, 0.75]}
         every = max(1, setting.iterations // self.evaluations)
-        return deep_merge(self.train, {"data": data, "optim": optim, "eval_every": every})
+        precision = {"amp": setting.amp} if setting.amp is not None else {}
+        return deep_merge(self.train, {"data": data, "optim": optim, "eval_every": every, **precision})
 
     def sub_params(self, module, setting: Setting, **fields) -> TrainingParams:
         """``module.Params`` (an experiment whose claims the study judges) at ``setting``."""
@@ -101,13 +114,15 @@ class Params(TrainingParams):
                                              **fields})
 
     def experiments(self, setting: Setting) -> dict[str, TrainingParams]:
-        shallow = self.depths[0]
-        return {
-            "cifar_degradation": self.sub_params(cifar_degradation, setting, depths=self.depths),
-            "layer_responses": self.sub_params(layer_responses, setting, plain_depths=self.depths,
-                                               resnet_depths=self.depths),
-            "shortcut_options": self.sub_params(shortcut_options, setting, depth=shallow),
+        """The judged experiments' Params at ``setting`` (only those the setting names)."""
+        depths = setting.depths or self.depths
+        build = {
+            "cifar_degradation": lambda: self.sub_params(cifar_degradation, setting, depths=depths),
+            "layer_responses": lambda: self.sub_params(layer_responses, setting, plain_depths=self.depths,
+                                                       resnet_depths=self.depths),
+            "shortcut_options": lambda: self.sub_params(shortcut_options, setting, depth=depths[0]),
         }
+        return {name: build[name]() for name in JUDGED if name in setting.experiments}
 
 
 def planned_runs(params: Params) -> list[TrainConfig]:
@@ -124,19 +139,29 @@ def planned_runs(params: Params) -> list[TrainConfig]:
 
 # ------------------------------------------------------------------------------------------------ measuring
 def setting_claims(params: Params, setting: Setting) -> tuple[list[Claim], pd.DataFrame]:
-    """The statements of the three experiments at ``setting`` (judged by their own modules), and the
-    training curves of every run they used."""
+    """The statements of the experiments ``setting`` judges (each by its own module), and the training
+    curves of every run they used."""
     subs = params.experiments(setting)
-    deg, resp, opts = subs["cifar_degradation"], subs["layer_responses"], subs["shortcut_options"]
-    curves = cifar_degradation.train_all(deg)
-    claims = [c for c in cifar_degradation.claims_from(deg, curves) if c.kind == "statement"]
-    responses, response_curves = layer_responses.measure_responses(resp)
-    claims += layer_responses.claims_from(resp, responses, response_curves)
-    option_curves, _, _ = shortcut_options.train_all(opts)
-    claims += [shortcut_options.beats_plain_claim(opts, option_curves),
-               *shortcut_options.order_claims(opts, option_curves, final_errors_by(option_curves, by=("option",)))]
-    runs = pd.concat([curves.assign(option=curves.kind.map({"plain": "plain", "resnet": "A"})), option_curves])
-    return claims, runs.drop_duplicates(subset=["run_dir", "iteration"])
+    claims: list[Claim] = []
+    runs: list[pd.DataFrame] = []
+    if "cifar_degradation" in subs:
+        deg = subs["cifar_degradation"]
+        curves = cifar_degradation.train_all(deg)
+        claims += [c for c in cifar_degradation.claims_from(deg, curves) if c.kind == "statement"]
+        runs.append(curves.assign(option=curves.kind.map({"plain": "plain", "resnet": "A"})))
+    if "layer_responses" in subs:
+        resp = subs["layer_responses"]
+        responses, response_curves = layer_responses.measure_responses(resp)
+        claims += layer_responses.claims_from(resp, responses, response_curves)
+        runs.append(response_curves.assign(option=response_curves.kind.map({"plain": "plain", "resnet": "A"})))
+    if "shortcut_options" in subs:
+        opts = subs["shortcut_options"]
+        option_curves, _, _ = shortcut_options.train_all(opts)
+        claims += [shortcut_options.beats_plain_claim(opts, option_curves),
+                   *shortcut_options.order_claims(opts, option_curves,
+                                                  final_errors_by(option_curves, by=("option",)))]
+        runs.append(option_curves)
+    return claims, pd.concat(runs).drop_duplicates(subset=["run_dir", "iteration"])
 
 
 def core_hours(curves: pd.DataFrame) -> float:

@@ -37,3 +37,19 @@ def test_reproduce_runs_the_study_only_when_named_outside_smoke():
     assert "budget_study" not in reproduce._select(None, names, "cpu")
     assert "budget_study" in reproduce._select(None, names, "smoke")
     assert reproduce._select(["budget_study"], names, "cpu") == ["budget_study"]
+
+
+def test_a_setting_judges_only_the_experiments_it_names_and_may_override_precision_and_depths():
+    params = study.Params(seeds=[0], settings=[
+        {"iterations": 16, "image_size": 16, "experiments": ["cifar_degradation", "layer_responses"]},
+        {"iterations": 16, "amp": "off", "depths": [20, 56, 110], "experiments": ["cifar_degradation"]}])
+    first, second = params.settings
+    assert set(params.experiments(first)) == {"cifar_degradation", "layer_responses"}
+    assert {r.model.name for r in study.planned_runs(params.model_copy(update={"settings": [first]}))} == {
+        "cifar_plain20", "cifar_resnet20", "cifar_plain32", "cifar_resnet32"}
+    runs = study.planned_runs(params.model_copy(update={"settings": [second]}))
+    assert {r.model.name for r in runs} == {f"cifar_{k}{d}" for k in ("plain", "resnet") for d in (20, 56, 110)}
+    assert {r.amp for r in runs} == {"off"}
+    assert second.label() == "16 it, native, fp32, depths 20/56/110"
+    with pytest.raises(ValueError):
+        study.Setting(iterations=16, experiments=["table9"])
