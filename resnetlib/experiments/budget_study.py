@@ -201,6 +201,7 @@ def measure(params: Params) -> Measured:
     effects, curves = pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
     return Measured(
         tables={"effects": effects, "emergence": emergence(effects), "costs": pd.DataFrame(costs),
+                "per_seed": per_seed_rows(params),
                 "final_errors": final_errors_by(curves, by=("setting", "option", "depth"))},
         dataset=params.family().name, data_source=data_source(curves.run_dir.iloc[0]), seeds=params.seeds,
         scale=f"{len(params.settings)} settings x {len(params.seeds)} seeds; " + params.family().scale_text(),
@@ -213,7 +214,64 @@ def _machine(run_dir: str) -> dict[str, Any]:
     return {k: env.get(k) for k in ("device_name", "cpu", "amp", "torch", "host")}
 
 
+# ------------------------------------------------------------------------------------------- per-seed values
+#: The committed per-seed values of the study (one row per net, seed and setting), beside its report.
+PER_SEED_FILE = Path("reports/reference/budget_study/per_seed.csv")
+
+
+def per_seed_rows(params: Params) -> pd.DataFrame:
+    """One row per finished run of every setting (net, seed, final training/test error, cost, machine, date),
+    read from the run cache without training anything: what a session commits while a study is under way
+    (``python -m resnetlib.experiments.budget_study``). Runs not finished yet are left out."""
+    from ..train.runs import run_dir_for
+
+    rows = []
+    for setting in params.settings:
+        for sub in params.experiments(setting).values():
+            module = sys.modules[type(sub).__module__]
+            for config in module.planned_runs(sub):
+                run_dir = run_dir_for(config, params.runs_path())
+                if (run_dir / "summary.json").is_file():
+                    rows.append({"setting": setting.label(), **_run_row(run_dir)})
+    return pd.DataFrame(rows).drop_duplicates(subset=["setting", "run"]) if rows else pd.DataFrame()
+
+
+def _run_row(run_dir: Path) -> dict[str, Any]:
+    """A finished run's final errors, its cost (thread-seconds; CPU seconds where the run queue measured
+    them) and where and when it trained."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    env = json.loads((run_dir / "environment.json").read_text())
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cost_file = run_dir / "cost.json"
+    cost = json.loads(cost_file.read_text()) if cost_file.is_file() else {}
+    finished = pd.Timestamp((run_dir / "summary.json").stat().st_mtime, unit="s", tz="UTC")
+    return {
+        "run": run_dir.name, "model": summary["model"], "seed": summary["seed"],
+        "iterations": summary["iterations"], "image_size": config["data"].get("image_size"),
+        "train_size": config["data"].get("train_size"), "amp": env.get("amp"),
+        "final_train_error": summary["final_train_error"], "final_test_error": summary["final_test_error"],
+        "train_seconds": summary["train_seconds"], "thread_seconds": round(_run_core_seconds(run_dir), 1),
+        "cpu_seconds": cost.get("cpu_seconds"), "cpu": (env.get("cpu") or {}).get("model"),
+        "torch": env.get("torch"), "finished_utc": finished.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
 def run(params: Params) -> Outcome:
     """The study's own claims are those of the other notebooks: the index counts them there, not here."""
     return run_experiment(params, measure, lambda p, m: [])
 
+
+def _write_per_seed(params_file: str, out: Path) -> None:
+    """Collect the finished runs of the study's settings (``params_file``) into ``out`` (CSV)."""
+    from ..config import load_yaml
+
+    params = Params.model_validate({**load_yaml(params_file), "profile": "cpu"})
+    rows = per_seed_rows(params)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(out, index=False)
+    print(f"{len(rows)} finished run(s) -> {out}")
+
+
+if __name__ == "__main__":
+    _write_per_seed(sys.argv[1] if len(sys.argv) > 1 else "params/budget_study/cpu.yaml",
+                    Path(sys.argv[2]) if len(sys.argv) > 2 else PER_SEED_FILE)

@@ -53,3 +53,23 @@ def test_a_setting_judges_only_the_experiments_it_names_and_may_override_precisi
     assert second.label() == "16 it, native, fp32, depths 20/56/110"
     with pytest.raises(ValueError):
         study.Setting(iterations=16, experiments=["table9"])
+
+
+def test_per_seed_rows_list_every_finished_run_with_its_cost_and_nothing_unfinished(tmp_path):
+    from resnetlib.run_queue import train_queue
+
+    params = study.Params(
+        seeds=[0], depths=[8, 14], runs_dir=str(tmp_path), device="cpu",
+        settings=[{"iterations": 8, "batch_size": 16, "experiments": ["cifar_degradation"]},
+                  {"iterations": 16, "batch_size": 16, "experiments": ["cifar_degradation"]}],
+        train={"data": {"name": "synthetic", "train_size": 64, "test_size": 32}, "optim": {"batch_size": 16},
+               "log": "none"})
+    assert study.per_seed_rows(params).empty
+    first = params.model_copy(update={"settings": params.settings[:1]})
+    done = train_queue(study.planned_runs(first), tmp_path, jobs=1, say=lambda _: None)
+    assert [r.error for r in done] == [None] * 4
+    rows = study.per_seed_rows(params)
+    assert sorted(rows.model) == ["cifar_plain14", "cifar_plain8", "cifar_resnet14", "cifar_resnet8"]
+    assert set(rows.setting) == {"8 it, native, batch 16"} and set(rows.iterations) == {8}
+    assert rows.cpu_seconds.gt(0).all() and rows.thread_seconds.gt(0).all()
+    assert rows.final_train_error.between(0, 100).all() and rows.finished_utc.str.match(r"\d{4}-\d\d-\d\d").all()
