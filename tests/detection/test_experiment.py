@@ -183,7 +183,7 @@ def test_tiny_run_writes_results_curves_detections_and_figures(tmp_path, capsys)
     assert dets["backbones"] == params.backbones and len(dets["images"]) == 2
     assert set(dets["images"][0]["detections"]) == set(params.backbones)
 
-    from resnetlib.detection import figures
+    from resnetlib.report import detection_figures as figures
 
     assert figures.plot_curves(out).axes and figures.plot_detections(out, n=2).axes
     # a second run with the same configuration reuses the trained models
