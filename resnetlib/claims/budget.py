@@ -29,7 +29,7 @@ from .builders import AT_THIS_BUDGET, Claim
 from .rules import REPLICATION_BUDGET_FACTOR
 from .verdicts import CONTRADICTED, NOT_MEASURABLE
 
-__all__ = ["Point", "contradiction_stands", "study_points", "with_replication_rule"]
+__all__ = ["Point", "contradiction_stands", "rejudge_study", "study_points", "with_replication_rule"]
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,22 @@ def with_replication_rule(claims: Iterable[Claim], table: pd.DataFrame | None, *
             out.append(claim.model_copy(update={"verdict": NOT_MEASURABLE,
                                                 "reason": f"not measurable at this budget: {why}. {claim.reason}"}))
     return out
+
+
+def rejudge_study(table: pd.DataFrame | None, ends_better: Iterable[str], native_size: int) -> pd.DataFrame | None:
+    """The budget study's rows with the same rule applied to its own settings: a contradicted row of an
+    ends-better claim stands only where the study's own budgets >= 3x larger replicate it (so a note never
+    says a claim "is decided (contradicted)" where the rule would not let it be)."""
+    if table is None or table.empty:
+        return table
+    table = table.copy()
+    for i, row in table[table["id"].isin(set(ends_better)) & (table["verdict"] == CONTRADICTED)].iterrows():
+        side = row["image_size"] if pd.notna(row["image_size"]) else None
+        here = Point(int(row.iterations) * int(row.batch_size), int(row.iterations), float(row.effect),
+                     _num(row.ci_low), _num(row.ci_high), _num(row.margin) or 0.0)
+        others = [q for q in study_points(table, row["id"], side, native_size) if q.images != here.images]
+        stands, why = contradiction_stands(here, others)
+        if not stands:
+            table.loc[i, "verdict"] = NOT_MEASURABLE
+            table.loc[i, "reason"] = f"not measurable at this budget: {why}"
+    return table

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from ..paths import REPORTS_DIR
-from .budget import with_replication_rule
+from .budget import rejudge_study, with_replication_rule
 from .verdicts import CONTRADICTED, INCONCLUSIVE, NOT_MEASURABLE, REPRODUCED, effect_interval
 
 __all__ = ["STUDY_DATASET", "STUDY_DIR", "budget_note", "emergence", "load_emergence", "load_study",
@@ -207,8 +207,12 @@ def with_budget_notes(claims: Iterable[Claim], dataset: str,
 
 def with_budget_evidence(claims: Iterable[Claim], dataset: str, table: pd.DataFrame | None = None) -> list[Claim]:
     """What the budget study adds to a run's claims: the ends-better replication rule (``claims.budget``),
-    then the notes of undecided statements. ``table``: the study's effects (default: the committed one)."""
+    then the notes of undecided statements, from the study's rows re-judged by the same rule.
+    ``table``: the study's effects (default: the committed one)."""
+    claims = list(claims)
     table = load_study() if table is None else table
     judged = with_replication_rule(claims, table, study_dataset=STUDY_DATASET, native_size=STUDY_NATIVE_SIDE)
+    ends_better = [c.id for c in claims if getattr(c, "ends_better", False)]
+    table = rejudge_study(table, ends_better, STUDY_NATIVE_SIDE)
     study = {} if table is None else {row["id"]: row for row in emergence(table).to_dict("records")}
     return with_budget_notes(judged, dataset, study)

@@ -69,3 +69,15 @@ def test_only_contradicted_ends_better_claims_below_the_paper_scale_are_touched(
 def test_contradiction_stands_known_answers(larger, stands):
     here = Point(1000, 1000, -6.0, -8.0, -4.0, 1.0)
     assert contradiction_stands(here, [larger])[0] is stands
+
+
+def test_the_study_s_own_contradictions_are_rejudged_by_the_same_rule():
+    """Fig. 6 middle in the committed study: contradicted at 1000 and 3000 iterations (16 px); by the rule,
+    1000 is still converging and 3000 has no larger budget: the note cannot say it is decided there."""
+    from resnetlib.claims.budget import rejudge_study
+
+    table = STUDY.assign(verdict=["not measurable at this scale", "contradicted", "contradicted"], reason="")
+    rejudged = rejudge_study(table, ["fig6"], native_size=28)
+    assert list(rejudged.verdict) == ["not measurable at this scale"] * 3
+    assert "still converging" in rejudged.reason.iloc[1] and "no budget >= 3x" in rejudged.reason.iloc[2]
+    assert list(rejudge_study(table, [], native_size=28).verdict) == list(table.verdict)  # other claims kept
