@@ -14,7 +14,7 @@
 - ``multiscale``: multi-scale training (drawn image sides) and testing (two adjacent pyramid scales, maxout)
 - ``inference``: ``ImprovedInference`` (box refinement with NMS 0.3 and box voting; multi-scale testing),
   ``inference_macs``
-- ``figures``: ``plot_detections``, ``plot_curves``, ``plot_improvement_gains``
+- figures: ``resnetlib.report.detection_figures`` (presentation lives in report/)
 """
 
 from .config import DetectorConfig

@@ -12,6 +12,7 @@ detectors warm up ``linear``-ly from lr/1000 (torchvision's detection reference)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -21,6 +22,7 @@ from ..train.config import OptimConfig, WarmupConfig
 from .model import BACKBONES, C4_HEADS, PAPER_ANCHOR_SIZES, PAPER_ASPECT_RATIOS, VGGS
 
 __all__ = [
+    "DatasetInfo",
     "LOCALIZATION_DATA",
     "CocoData",
     "DetectionData",
@@ -248,3 +250,16 @@ class DetectorConfig(StrictModel):
             raise ValueError(f"data {self.data.name!r} needs model.head "
                              f"{'per_class_rpn' if localizing else 'faster_rcnn'}, got {self.model.head!r}")
         return self
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the detector and the report need to know about a data set besides its images (here, not in
+    ``data.py``, so that ``localization.data``, which ``data.open_datasets`` dispatches to, imports no cycle)."""
+
+    label: str  # the data set as the report names it
+    source: str  # where it was read from
+    in_channels: int
+    classes: list[str]  # classes[label]; classes[0] is the background
+    image_mean: list[float] | None  # None = torchvision's ImageNet normalisation
+    image_std: list[float] | None

@@ -17,7 +17,6 @@ import io
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from torch.utils.data import ConcatDataset, Dataset
 
 from ..data import load as load_image_data
 from ..data.common import resolve_root
-from .config import LOCALIZATION_DATA, CocoData, DetectionData, ScenesData, VOCData
+from .config import LOCALIZATION_DATA, CocoData, DatasetInfo, DetectionData, ScenesData, VOCData
 
 __all__ = [
     "SCENES_LABEL",
@@ -433,18 +432,6 @@ def _write_scene_set(paths: dict[str, Path], train: dict, test: dict, config: di
 
 
 # ------------------------------------------------------------------------- data sets of a config
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What the detector and the report need to know about a data set besides its images."""
-
-    label: str  # the data set as the report names it
-    source: str  # where it was read from
-    in_channels: int
-    classes: list[str]  # classes[label]; classes[0] is the background
-    image_mean: list[float] | None  # None = torchvision's ImageNet normalisation
-    image_std: list[float] | None
 
 
 def open_datasets(data: DetectionData, seed: int, cache_dir: str | Path) -> tuple[Any, Any, DatasetInfo]:

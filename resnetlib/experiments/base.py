@@ -7,43 +7,33 @@ same way (papermill itself only warns about unknown names).
 The one experiment shape: a module defines ``measure(params) -> Measured`` (its DataFrames and where the
 data came from) and ``claims(params, measured) -> list[Claim]``; ``run_experiment`` times both, writes
 each DataFrame as ``<name>.csv`` and ``results.json`` into the output folder, and hands the notebook an
-``Outcome`` (``.results``, ``.tables``, and each table as an attribute). Claims are built from the
-paper's registry (``number_claim``) or from a measured effect (``statement_claim``); only
-``resnetlib.report.verdicts`` decides a verdict.
+``Outcome`` (``.results``, ``.tables``, and each table as an attribute). Claims are built by
+``resnetlib.claims`` (``number_claim`` from the paper's registry, ``statement_claim`` from a measured
+effect); only ``resnetlib.claims.verdicts`` decides a verdict, and ``run_experiment`` adds what the budget
+study says (``claims.emergence.with_budget_evidence``).
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import math
 import platform
 import time
 import types
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import pandas as pd
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from .. import paper
+from ..claims import Claim
+from ..claims.emergence import with_budget_evidence
 from ..config import StrictModel, validate
 from ..paths import default_interactive_dir, default_runs_dir
-from ..report.emergence import with_budget_notes
 from ..report.tables import params_table
-from ..report.verdicts import (
-    MIN_SEEDS,
-    NOT_REPRODUCED,
-    REPRODUCED,
-    Gate,
-    Interval,
-    Verdict,
-    compare_number,
-    judge_effects,
-)
 
 
 class ExperimentParams(StrictModel):
@@ -166,36 +156,6 @@ def write_parameters_cell(notebook: str | Path, params_model: type[ExperimentPar
     return True
 
 
-#: What a claim is: an exact count of an architecture, a qualitative statement about trained nets, or a
-#: number the paper reports.
-ClaimKind = Literal["architecture", "statement", "number"]
-
-
-class Claim(BaseModel):
-    """One row of the index: a number or statement of the paper beside what this run measured.
-
-    ``kind`` separates architecture facts from experimental claims, so the index counts them apart;
-    ``n_seeds``, ``effect``, ``ci_low``, ``ci_high`` and ``margin`` are a statement's per-seed evidence
-    (mean effect, its 95% interval, the practical margin), None where they do not apply; ``emerges_at``:
-    for a statement undecided here, the training iterations at which the budget study decided it.
-    """
-
-    id: str
-    ref: str
-    what: str
-    ours: float | str | None
-    paper: float | str | None
-    verdict: Verdict
-    reason: str
-    kind: ClaimKind
-    n_seeds: int | None = None
-    effect: float | None = None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    margin: float | None = None
-    emerges_at: int | None = None
-
-
 def write_results(
     params: ExperimentParams,
     *,
@@ -230,99 +190,6 @@ def write_results(
     tmp.write_text(json.dumps(results, indent=2, default=str))
     tmp.replace(path)
     return results
-
-
-# ------------------------------------------------------------------------------------------ claim builders
-def compare_claim(
-    id: str, ref: str, what: str, ours: float | None, paper_value: float, *, at_paper_scale: bool,
-    tolerance: float, lower_is_better: bool | None = True, digits: int = 2, kind: ClaimKind = "number",
-    spread: float | None = None, n_seeds: int | None = None,
-) -> Claim:
-    """A number we measured beside a number the paper reports, judged by ``verdicts.compare_number``.
-
-    ``kind="architecture"`` for exact counts; ``spread`` is the seeds' standard deviation of ``ours`` (it
-    widens the tolerance where there are several seeds)."""
-    verdict, reason = compare_number(ours, paper_value, at_paper_scale=at_paper_scale, tolerance=tolerance,
-                                     lower_is_better=lower_is_better, spread=spread)
-    shown = None if ours is None else round(ours, digits)
-    return Claim(id=id, ref=ref, what=what, ours=shown, paper=paper_value, verdict=verdict, reason=reason,
-                 kind=kind, n_seeds=n_seeds)
-
-
-def number_claim(
-    key: str, ours: float | None, *, at_paper_scale: bool, tolerance: float, lower_is_better: bool | None = True,
-    id: str | None = None, what: str | None = None, ref: str | None = None, digits: int = 2, per: float = 1.0,
-    kind: ClaimKind = "number", spread: float | None = None, n_seeds: int | None = None,
-) -> Claim:
-    """A paper number (``paper.REPORTED[key]``) beside ours.
-
-    Defaults from the registry: ``ref``; ``what`` (its text, with `` (%)`` for percentages); ``id`` is the
-    key with dots as underscores. ``per`` divides the paper's value into the unit of ``ours`` (1e6 for
-    parameters in M); ``ours`` is shown rounded to ``digits``; ``tolerance`` is in that unit.
-    """
-    reported = paper.get(key)
-    return compare_claim(
-        id or key.replace(".", "_"), ref or reported.ref, what or _default_what(reported), ours,
-        reported.value / per if per != 1.0 else reported.value, at_paper_scale=at_paper_scale,
-        tolerance=tolerance, lower_is_better=lower_is_better, digits=digits, kind=kind, spread=spread,
-        n_seeds=n_seeds,
-    )
-
-
-def _default_what(reported: paper.Reported) -> str:
-    return f"{reported.what} (%)" if reported.unit == "%" else reported.what
-
-
-_EFFECT = object()  # "ours is the mean effect" (statement_claim's default)
-
-
-def statement_claim(
-    id: str, ref: str, statement: str, effects: Sequence[float] | float | None, *, margin: float,
-    gates: Iterable[Gate] = (), sampling_se: float | None = None, measurable: bool = True, why: str = "",
-    what: str | None = None, ours: Any = _EFFECT, paper: float | str = "yes", digits: int = 2,
-    min_seeds: int = MIN_SEEDS,
-) -> Claim:
-    """A qualitative claim of the paper, judged by ``verdicts.judge_effects`` on its per-seed ``effects``
-    (positive = the paper's direction; paired by seed where both arms share one; a single float is one
-    seed).
-
-    ``sampling_se`` is one seed's sampling standard error (``verdicts.difference_se`` over the images
-    counted); ``gates`` are the comparison's preconditions (nets trained, curves flattened);
-    ``measurable=False`` (with ``why``) is the scale's own precondition (data, epochs). Shown as ``what``
-    (default: the statement + `` (percentage points)``), ``ours`` (default: the mean effect rounded to
-    ``digits``) and ``paper`` (default ``"yes"``, or the paper's own effect).
-    """
-    values = [] if effects is None else [float(effects)] if isinstance(effects, int | float) else list(effects)
-    scale = Gate(measurable and bool(values), why or f"this scale cannot test: {statement}")
-    judged = judge_effects(values or [0.0], statement=statement, margin=margin, sampling_se=sampling_se,
-                           gates=[scale, *gates], min_seeds=min_seeds)
-    ci = judged.interval
-    shown = (ci.mean if ci else None) if ours is _EFFECT else ours
-    if isinstance(shown, float):
-        shown = round(shown, digits)
-    return Claim(id=id, ref=ref, what=what or statement + " (percentage points)", ours=shown, paper=paper,
-                 verdict=judged.verdict, reason=judged.reason, kind="statement", margin=margin,
-                 n_seeds=len(values) or None, **_interval_fields(ci, values))
-
-
-def _interval_fields(ci: Interval | None, values: list[float]) -> dict[str, float | None]:
-    """effect, ci_low, ci_high of a claim: the judged interval, or the plain mean when a gate failed;
-    unbounded ends are None (JSON has no infinity)."""
-    if ci is None:
-        return {"effect": _finite(sum(values) / len(values)) if values else None, "ci_low": None, "ci_high": None}
-    return {"effect": _finite(ci.mean), "ci_low": _finite(ci.low), "ci_high": _finite(ci.high)}
-
-
-def _finite(x: float) -> float | None:
-    return round(x, 4) if math.isfinite(x) else None
-
-
-def architecture_claim(id: str, ref: str, what: str, holds: bool, *, ours: Any, reason: str) -> Claim:
-    """An exact fact of an architecture (parameter-free shortcuts, A < B < C parameters): true or false at
-    every scale, no seeds or noise."""
-    verdict = REPRODUCED if holds else NOT_REPRODUCED
-    return Claim(id=id, ref=ref, what=what, ours=ours, paper="yes", verdict=verdict, reason=reason,
-                 kind="architecture")
 
 
 # ---------------------------------------------------------------------------------------- experiment shape
@@ -384,7 +251,7 @@ def run_experiment(
         table.to_csv(out / f"{name}.csv", index=False)
     results = write_results(
         params, dataset=measured.dataset, data_source=measured.data_source, scale=measured.scale,
-        seeds=measured.seeds, claims=with_budget_notes(claims(params, measured), measured.dataset),
+        seeds=measured.seeds, claims=with_budget_evidence(claims(params, measured), measured.dataset),
         wall_seconds=time.perf_counter() - start,
         extra=measured.extra,
     )

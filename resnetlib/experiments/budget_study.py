@@ -30,11 +30,12 @@ import pandas as pd
 import yaml
 from pydantic import Field, model_validator
 
+from ..claims import Claim
+from ..claims.emergence import emergence
 from ..config import StrictModel, deep_merge
-from ..report.emergence import emergence
 from ..train import TrainConfig
 from . import cifar_degradation, layer_responses, shortcut_options
-from .base import Claim, Measured, Outcome, run_experiment
+from .base import Measured, Outcome, run_experiment
 from .training import TrainingParams, data_source
 from .training import final_errors as final_errors_by
 

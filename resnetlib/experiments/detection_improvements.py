@@ -16,7 +16,9 @@ per test image. The backbone is pretrained once (``data_seed``), as the paper fi
 model, and the scene set is drawn once from ``data_seed`` too: the seeds vary the detector's training.
 
 Claims: each of Table 9's steps (on the metric the paper's text names) raises our detector's accuracy,
-judged from the per-seed gains by the shared seed-and-interval rules, once the baseline has trained.
+judged from the per-seed gains by the shared seed-and-interval rules, once both detectors of the step (the
+variant before it and the one after) pass the detector gate (``claims.detector_gate``: a minimum mAP@.5
+and a classifier that is not constant).
 """
 
 from __future__ import annotations
@@ -38,10 +40,13 @@ from ..detection.multiscale import PAPER_TEST_SCALES
 from ..detection.train import cached_detector
 from ..devices import resolve_device
 from . import detection
-from .base import Claim, Measured, Outcome, run_experiment, statement_claim
+from ..claims import Claim, Gate, class_fraction, detector_gate, statement_claim
+from ..claims.rules import DETECTOR_MIN_ITERATIONS, DETECTOR_MIN_TEST_IMAGES
+from ..claims.rules import MARGIN_TABLE9_STEP as CLAIM_MARGIN
+from .base import Measured, Outcome, run_experiment
 from .fine_tuning import FineTuningParams, pretrained_backbone
 
-__all__ = ["DETECTORS", "MIN_BASELINE_MAP50", "STEPS", "VARIANTS", "Params", "claims", "measure", "run"]
+__all__ = ["DETECTORS", "STEPS", "VARIANTS", "Params", "claims", "measure", "run"]
 
 #: The detectors trained per seed: name -> what differs from the baseline's configuration.
 DETECTORS = ("baseline", "context", "multiscale_training")
@@ -90,11 +95,6 @@ STEPS = (
          "+box refinement +context", "+box refinement +context +multi-scale testing", "coco_map",
          "multiscale_testing"),
 )
-#: Gains (points) below this are not an improvement worth the name.
-CLAIM_MARGIN = 0.5
-#: A baseline below this COCO mAP@.5 (percent, mean over seeds) has not learnt to detect: gains on it are
-#: not evidence.
-MIN_BASELINE_MAP50 = 10.0
 
 
 class Params(FineTuningParams):
@@ -199,6 +199,7 @@ def _test(params: Params, variant: Variant, model, test, device, info, seed: int
         "seed": seed, "variant": variant.name, "detector": variant.detector,
         "box_refinement": variant.box_refinement, "multiscale_testing": variant.multiscale_testing,
         "coco_map": m["coco_map"], "coco_map50": m["coco_map50"], "voc07_map": m["voc07_map"],
+        "class_fraction": class_fraction(m["voc07_ap"]),
         "test_macs": macs, "train_macs": cost["train_macs"], "train_seconds": round(run.train_seconds, 1),
         "eval_seconds": round(seconds, 1), "final_loss": run.log[-1]["loss"] if run.log else math.nan,
     }
@@ -263,27 +264,32 @@ def _protocol(params: Params, first: detection.Params) -> list[str]:
     return notes
 
 
-def _gate(metrics: pd.DataFrame, num_test: int, iterations: int, dataset: str) -> tuple[bool, str]:
-    """Is the baseline trained enough (budget, test images, accuracy) for a gain to be evidence?"""
-    base = metrics[metrics.variant == "baseline"].coco_map50.mean()
-    need = detection.MIN_ITERATIONS_FOR_CLAIM[dataset]
-    if iterations < need or num_test < detection.MIN_TEST_IMAGES_FOR_CLAIM:
-        return False, (f"{iterations} iterations on {num_test} test images: needs >= {need} iterations and "
-                       f">= {detection.MIN_TEST_IMAGES_FOR_CLAIM} test images")
-    if not base >= MIN_BASELINE_MAP50:
-        return False, f"the baseline detects too little (mAP@.5 {base:.1f} < {MIN_BASELINE_MAP50:g})"
-    return True, ""
+def _scale_gate(num_test: int, iterations: int, dataset: str) -> Gate:
+    """Is the run long enough, on enough test images, for a gain to be evidence?"""
+    need = DETECTOR_MIN_ITERATIONS[dataset]
+    if iterations < need or num_test < DETECTOR_MIN_TEST_IMAGES:
+        return Gate(False, f"{iterations} iterations on {num_test} test images: needs >= {need} iterations and "
+                           f">= {DETECTOR_MIN_TEST_IMAGES} test images")
+    return Gate(True)
+
+
+def variant_gate(metrics: pd.DataFrame, variant: str) -> Gate:
+    """The detector gate of one variant, on its mean over seeds (mAP@.5, fraction of classes detected)."""
+    part = metrics[metrics.variant == variant]
+    fraction = part["class_fraction"].mean() if "class_fraction" in part else 1.0
+    return detector_gate(f"'{variant}'", float(part.coco_map50.mean()), float(fraction))
 
 
 def claims(params: Params, measured: Measured) -> list[Claim]:
+    """Each step of Table 9, behind the scale's gate and the detector gate of both its detectors."""
     metrics, s = measured.tables["metrics"], measured.scratch
-    ok, why = _gate(metrics, s["num_test"], s["iterations"], s["dataset"])
+    scale = _scale_gate(s["num_test"], s["iterations"], s["dataset"])
     out = []
     for step in STEPS:
         effects = paired_gains(metrics, step.before, step.after, step.metric)
-        claim = statement_claim(step.id, "Table 9", step.what, effects, margin=CLAIM_MARGIN, measurable=ok,
-                                why=why, paper=_step_gain_in_paper(step))
-        out.append(claim)
+        gates = [variant_gate(metrics, step.before), variant_gate(metrics, step.after)]
+        out.append(statement_claim(step.id, "Table 9", step.what, effects, margin=CLAIM_MARGIN, measurable=scale.ok,
+                                   why=scale.reason, gates=gates, paper=_step_gain_in_paper(step)))
     return out
 
 

@@ -27,11 +27,15 @@ from ..analysis.memory import CudaPeak, activation_bytes
 from ..devices import resolve_device
 from ..train import TrainConfig
 from ..train.loop import RunResult
-from .base import Claim, Measured, Outcome, run_experiment, statement_claim
-from .cifar_degradation import TABLE6_TOLERANCE, CifarDepth, CifarDepths, table6_error_claims
+from ..claims import Claim, statement_claim
+from ..claims.rules import MARGIN_OVERFIT as OVERFIT_MARGIN
+from ..claims.rules import SIMILAR_TRAIN_ERROR
+from .base import Measured, Outcome, run_experiment
+from .cifar_degradation import CifarDepth, CifarDepths, table6_error_claims
 from .training import (
     PROTOCOL,
     TrainingParams,
+    budget_of,
     data_source,
     final_errors,
     median_speed,
@@ -45,11 +49,6 @@ from .training import (
 
 #: The paper's pair.
 PAPER_DEPTHS = (110, 1202)
-#: "Both have similar training error": the final training errors must agree within this many points.
-SIMILAR_TRAIN_ERROR = 0.5
-#: ResNet-1202 overfits when its test error exceeds ResNet-110's by more than this many points (the paper's
-#: gap is three times larger; Table 6's ResNet-110 std is a third of it).
-OVERFIT_MARGIN = TABLE6_TOLERANCE
 
 
 class Params(TrainingParams):
@@ -181,12 +180,13 @@ def why_not_measurable(params: Params) -> str:
 
 def overfitting_claims(params: Params, curves: pd.DataFrame) -> list[Claim]:
     """Fig. 6 right: similar training errors; Table 6: the deeper net has the higher test error. Per-seed
-    effects of trained nets whose curves flattened (both are claims about where the nets end)."""
+    effects of trained nets; both are claims about where the nets end (``ends_better``)."""
     s, d = params.shallow_depth, params.deep_depth
     measurable, why = params.paper_depths() and params.at_paper_scale(), why_not_measurable(params)
     deep, shallow = {"kind": "resnet", "depth": d}, {"kind": "resnet", "depth": s}
     gaps = [abs(e) for e in paired_effects(curves, deep, shallow, "train_error")]
-    gates = training_gates(params, curves, {f"ResNet-{d}": deep, f"ResNet-{s}": shallow}, flattened=True)
+    gates = training_gates(params, curves, {f"ResNet-{d}": deep, f"ResNet-{s}": shallow})
+    where = {"at_paper_scale": params.at_paper_scale(), "ends_better": True, "budget": budget_of(params)}
     similar = f"ResNet-{d} and ResNet-{s} reach similar training error (within {SIMILAR_TRAIN_ERROR:g} points)"
     overfits = f"ResNet-{d} has higher test error than ResNet-{s} (overfitting)"
     paper_gap = round(paper.value("table6.error.resnet1202") - paper.value("table6.error.resnet110"), 2)
@@ -195,11 +195,11 @@ def overfitting_claims(params: Params, curves: pd.DataFrame) -> list[Claim]:
                         [SIMILAR_TRAIN_ERROR - g for g in gaps], margin=0.0, measurable=measurable, why=why,
                         gates=gates, what=similar + " (|difference|, points)",
                         ours=round(sum(gaps) / len(gaps), 2) if gaps else None,
-                        sampling_se=pair_sampling_se(params, curves, deep, shallow, "train_error")),
+                        sampling_se=pair_sampling_se(params, curves, deep, shallow, "train_error"), **where),
         statement_claim("table6_resnet1202_overfits", "Table 6, Sec. 4.2", overfits,
                         paired_effects(curves, deep, shallow, "test_error", higher=True), margin=OVERFIT_MARGIN,
                         measurable=measurable, why=why, gates=gates, what=overfits + " (points)", paper=paper_gap,
-                        sampling_se=pair_sampling_se(params, curves, deep, shallow, "test_error")),
+                        sampling_se=pair_sampling_se(params, curves, deep, shallow, "test_error"), **where),
     ]
 
 

@@ -29,20 +29,15 @@ from ..config import PartialOf, deep_merge
 from ..train import TrainConfig, cached_fit
 from ..train.config import data_family
 from ..train.loop import RunResult
-from ..report.verdicts import Gate, difference_se, flattened_gate, trained_gate
-from .base import Claim, ExperimentParams, statement_claim
+from ..claims import Budget, Claim, Gate, difference_se, statement_claim, trained_gate
+from ..claims.rules import MARGIN_POINTS as MARGIN
+from ..claims.rules import MIN_EPOCHS
+from .base import ExperimentParams
 
 PROTOCOL = paper.CIFAR_PROTOCOL
 
-#: Qualitative claims need real data and at least one pass over it: a net that has not seen every training
-#: image is mid-way through its first epoch. Whether the nets *trained* is the training gates' job
-#: (``trained_gate``: at most half of chance; ``flattened_gate`` for claims about how nets end), so this
-#: is only the floor below which no comparison is attempted. (It was 3 epochs while one seed and a fixed
-#: margin decided; the budget study trains the full 60k Fashion-MNIST, where 1000 iterations are 2.1
-#: epochs and the nets pass the training gates.)
-MIN_EPOCHS = 1.0
-#: A training/test error difference must exceed this many percentage points to count.
-MARGIN = 1.0
+# MIN_EPOCHS (the floor below which no comparison is attempted) and MARGIN (points a difference must
+# exceed) are the judge's: resnetlib.claims.rules.
 #: Training images of the whole small data sets (for epochs when ``train_size`` is not given).
 FULL_TRAIN_IMAGES = {"cifar10": 50_000, "fashion_mnist": 60_000, "synthetic": 512}
 #: Test images of the whole data sets (for the sampling error when ``test_size`` is not given).
@@ -328,36 +323,33 @@ def pair_sampling_se(params: TrainingParams, curves: pd.DataFrame, a: Net, b: Ne
     return difference_se((errors[0], n), (errors[1], n))
 
 
-def training_gates(params: TrainingParams, curves: pd.DataFrame, nets: Mapping[str, Net], *,
-                   flattened: bool) -> list[Gate]:
-    """Before two trained nets are compared, every run of each must have trained (``trained_gate``); a
-    claim about which net *ends* better (``flattened``) also needs each curve flat in the last lr phase."""
-    flat_rule = (([0] + list(params.base_config().optim.milestones))[-1], counted_images(params, "train_error"))
+def training_gates(params: TrainingParams, curves: pd.DataFrame, nets: Mapping[str, Net]) -> list[Gate]:
+    """Before two trained nets are compared, every run of each must have trained (``trained_gate``: final
+    training error at most half of chance, no divergence)."""
     gates = []
     for label, net in nets.items():
         for seed, run in net_rows(curves, net).sort_values("iteration").groupby("seed"):
-            gates += _run_gates(f"{label} (seed {seed})", run, flat_rule if flattened else None)
+            last = run.iloc[-1]
+            loss = float(last.get("train_loss", 0.0))
+            gates.append(trained_gate(f"{label} (seed {seed})", float(last["train_error"]),
+                                      int(last.get("num_classes", 10)), diverged=not math.isfinite(loss)))
     return gates
 
 
-def _run_gates(name: str, run: pd.DataFrame, flat_rule: tuple[int, int] | None) -> list[Gate]:
-    """The run trained; and, given ``flat_rule`` (last milestone, images per evaluation), it flattened."""
-    last = run.iloc[-1]
-    loss = float(last.get("train_loss", 0.0))
-    gates = [trained_gate(name, float(last["train_error"]), int(last.get("num_classes", 10)),
-                          diverged=not math.isfinite(loss))]
-    if flat_rule is not None:
-        gates.append(flattened_gate(name, run["iteration"].tolist(), run["train_error"].tolist(), *flat_rule))
-    return gates
+def budget_of(params: TrainingParams) -> Budget:
+    """What every net of ``params`` trains with: the budget the ends-better rule compares."""
+    config = params.base_config()
+    return Budget(dataset=config.data.name, iterations=config.optim.iterations,
+                  batch_size=config.optim.batch_size, image_size=getattr(config.data, "image_size", None))
 
 
 @dataclass(frozen=True)
 class Lower:
     """The paper's statement "net ``a`` has lower ``noun`` than net ``b``" (``higher=True``: higher).
 
-    ``ends_better``: the claim is about which net ends better (deeper ResNet lower error), so both curves
-    must have flattened; claims at an equal budget (the degradation, residual vs plain at equal depth) do
-    not need it."""
+    ``ends_better``: the claim is about which net ends better (deeper ResNet lower error): a contradiction
+    stands only where a budget >= 3x larger replicates it (``claims.budget``); claims at an equal budget
+    (the degradation, residual vs plain at equal depth) do not need it."""
 
     id: str
     ref: str
@@ -379,9 +371,9 @@ class Lower:
         a, b = self.nets().values()
         return statement_claim(
             self.id, self.ref, self.statement(), paired_effects(curves, a, b, self.column, higher=self.higher),
-            margin=MARGIN, measurable=measurable, why=why,
-            gates=training_gates(params, curves, self.nets(), flattened=self.ends_better),
-            sampling_se=pair_sampling_se(params, curves, a, b, self.column))
+            margin=MARGIN, measurable=measurable, why=why, gates=training_gates(params, curves, self.nets()),
+            sampling_se=pair_sampling_se(params, curves, a, b, self.column), at_paper_scale=params.at_paper_scale(),
+            ends_better=self.ends_better, budget=budget_of(params))
 
 
 def comparison_claims(params: TrainingParams, curves: pd.DataFrame, depths: list[int],

@@ -19,8 +19,7 @@ from torch.utils.data import Dataset
 
 from ..data.common import resolve_root
 from ..data.localization import LocalizationDataset, write_fashion_mnist_localization
-from ..detection.config import IlsvrcLocalizationData, LocalizationScenesData
-from ..detection.data import DatasetInfo
+from ..detection.config import DatasetInfo, IlsvrcLocalizationData, LocalizationScenesData
 
 __all__ = ["SCENES_LABEL", "WithBackground", "localization_sets"]
 

@@ -218,9 +218,10 @@ def forest_plot(statements: pd.DataFrame) -> plt.Figure:
     tick), one row per statement, coloured by verdict (issue 9: how firmly each statement holds).
 
     ``statements`` has columns ``label``, ``verdict``, ``effect``, ``ci_low``, ``ci_high``, ``margin``
-    (NaN where not measured). Effects are in each claim's own unit, positive in the paper's direction;
-    an unbounded interval end is drawn to the axis edge with an arrow; a statement without an effect is
-    a grey row saying so.
+    (NaN where not measured) and optionally ``n_seeds``. Effects are in each claim's own unit, positive in
+    the paper's direction; an unbounded interval end is drawn to the axis edge with an arrow; a statement
+    without an effect is a grey row saying so. A one-seed interval (that seed's sampling error only, not
+    the spread of seeds) is drawn thin and dashed, unlike a Student-t interval over seeds.
     """
     t = statements.reset_index(drop=True)
     lo, hi = _forest_limits(t)
@@ -255,7 +256,8 @@ def _forest_row(ax: plt.Axes, y: int, row: pd.Series, lo: float, hi: float) -> N
         return
     low = lo if pd.isna(row["ci_low"]) else max(row["ci_low"], lo)
     high = hi if pd.isna(row["ci_high"]) else min(row["ci_high"], hi)
-    ax.hlines(y, low, high, color=colour, lw=2.2)
+    one_seed = row.get("n_seeds") == 1
+    ax.hlines(y, low, high, color=colour, lw=1.2 if one_seed else 2.2, linestyles="dashed" if one_seed else "solid")
     for end, bounded, marker in ((low, row["ci_low"] > lo, "<"), (high, row["ci_high"] < hi, ">")):
         if not bounded:
             ax.plot(end, y, marker=marker, color=colour, ms=6)
@@ -269,6 +271,8 @@ def _forest_legend(ax: plt.Axes, t: pd.DataFrame) -> None:
     for verdict in [v for v in VERDICT_COLOURS if v in set(t["verdict"])]:
         ax.plot([], [], "o-", color=VERDICT_COLOURS[verdict], label=verdict)
     ax.plot([], [], marker="|", ls="", color="k", ms=12, mew=1.6, label="practical margin")
+    if "n_seeds" in t and (t["n_seeds"] == 1).any():
+        ax.plot([], [], ls="--", lw=1.2, color="0.3", label="1 seed: its sampling error only")
     legend_outside(ax, title="verdict")
 
 
@@ -276,7 +280,7 @@ def budget_emergence(effects: pd.DataFrame, columns: int = 4) -> plt.Figure:
     """The budget study: each claim's mean effect (dot) and 95% interval (bar) against the training cost
     of the setting (core-hours, log scale), one panel per claim, coloured by verdict, one line per image
     size; zero (black) and the claim's practical margin (dashed). A hollow dot is a setting where a gate
-    failed (a net did not train or its curve had not flattened): its mean is shown, it is no evidence.
+    failed (a net did not train): its mean is shown, it is no evidence.
 
     ``effects`` is the study's ``effects`` table (``id``, ``core_hours``, ``image_size``, ``effect``,
     ``ci_low``, ``ci_high``, ``margin``, ``verdict``).

@@ -27,10 +27,12 @@ from urllib.parse import quote
 from ..devices import cpu_features, resolve_amp
 from ..paths import REPO_ROOT
 from ..train.environment import git_state, machine_device
-from .kinds import claim_record, effect_text, headline, kind_counts, statement_records
+from ..claims.family import holm_verdicts
+from ..claims.kinds import claim_record, effect_text, headline, kind_counts, statement_records
+from ..claims.rules import FAMILY_ALPHA, REPLICATION_BUDGET_FACTOR
+from ..claims.verdicts import CONTRADICTED, INCONCLUSIVE, NOT_MEASURABLE, NOT_REPRODUCED, REPRODUCED
 from .render import write_atomic
 from .tables import DASH, fmt_claim_value, fmt_seconds
-from .verdicts import CONTRADICTED, INCONCLUSIVE, NOT_MEASURABLE, NOT_REPRODUCED, REPRODUCED
 
 __all__ = ["FAILED", "LEGEND", "NO_RESULTS", "VERDICT_ORDER", "build_index", "collect_environment"]
 
@@ -39,18 +41,34 @@ NO_RESULTS = "no results"
 VERDICT_ORDER = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_REPRODUCED, NOT_MEASURABLE)
 #: The forest plot of the statements, written beside index.html.
 FOREST_PNG = "forest.png"
+#: What every verdict's scope means, and the rules a reader must know to read a verdict below the paper's
+#: scale (stated on the page, decided in resnetlib.claims).
+RULES = (
+    "Every verdict below the paper's scale holds at this budget only (its scope); only numbers and "
+    "statements measured with the paper's data and protocol are judged at the paper's scale.",
+    "A claim about which net ends better (deeper ResNets, bottleneck nets) is contradicted only where the "
+    f"budget study replicates the contradiction at a budget at least {REPLICATION_BUDGET_FACTOR:g}x larger "
+    "without the effect moving toward the paper's direction by more than its interval; otherwise it is not "
+    "measurable at this budget, and the reason gives the effect against budget.",
+    "Multiple comparisons: the Holm column adjusts the p-values of all statements judged in this run "
+    f"(family-wise error rate {FAMILY_ALPHA:g}); a decided statement whose adjusted p is not below it reads "
+    "inconclusive there.",
+)
 
 LEGEND = {
     REPRODUCED: "measured at the paper's scale and within the stated tolerance of the paper's number "
-    "(or better), or the paper's statement holds with an effect larger than the stated margin.",
-    CONTRADICTED: "a statement whose 95% interval over the seeds lies below zero: the opposite of the "
-    "paper's claim holds at this scale.",
+    "(either side), or the paper's statement holds with an effect larger than the stated margin.",
+    CONTRADICTED: "a statement whose 95% interval over the seeds lies below zero and whose mean is below "
+    "minus the margin: the opposite of the paper's claim holds at this budget. A claim about which net ends "
+    f"better is contradicted only where a budget >= {REPLICATION_BUDGET_FACTOR:g}x larger replicates it "
+    "(else not measurable at this budget).",
     INCONCLUSIVE: "a statement whose interval does not decide it (it straddles zero, the effect is below "
     "the margin, or too few seeds); the reason says about how many seeds would.",
     NOT_REPRODUCED: "a paper number the measurement was able to show and did not: worse than the paper's "
     "beyond the tolerance.",
     NOT_MEASURABLE: "this run's data set or scale cannot test the claim (a paper number at reduced scale, a "
-    "net that did not train); the measured value is shown but not compared.",
+    "net or detector that did not train, a budget too small to say which net ends better); the measured "
+    "value is shown but not compared.",
     FAILED: "the notebook raised an error; its executed copy is linked.",
 }
 _CSS_CLASS = {
@@ -175,7 +193,7 @@ def _value_cell(value: Any, what: str) -> dict[str, Any]:
 
 
 def _claim_row(claim: Mapping[str, Any]) -> dict[str, Any]:
-    """A row of an experiment's table; ``claim`` is a record of :func:`~resnetlib.report.kinds.claim_record`."""
+    """A row of an experiment's table; ``claim`` is a record of :func:`~resnetlib.claims.kinds.claim_record`."""
     what = str(claim.get("what") or claim.get("id") or "")
     return {
         "ref": claim.get("ref") or DASH,
@@ -185,6 +203,9 @@ def _claim_row(claim: Mapping[str, Any]) -> dict[str, Any]:
         "ours": _value_cell(claim.get("ours"), what),
         "paper": _value_cell(claim.get("paper"), what),
         "verdict": str(claim.get("verdict") or NOT_MEASURABLE),
+        "scope": claim.get("scope") or "",
+        "holm": claim.get("verdict_holm"),
+        "p_holm": claim.get("p_holm"),
         "reason": claim.get("reason") or "",
     }
 
@@ -221,6 +242,21 @@ def _section_and_entry(o: dict[str, Any], profile_dir: Path) -> tuple[dict[str, 
     _fill(o, profile_dir, section, entry)
     section["tally"] = Counter(_verdicts_of(section))
     return section, entry
+
+
+def _with_family(sections: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Holm over every statement of the run (``claims.family``): each record and row gets ``p_holm`` and
+    ``verdict_holm``; returns the family's size and how many decided statements survive it."""
+    records = [r for s in sections for r in s["records"]]
+    adjusted, size = holm_verdicts(records)
+    it = iter(adjusted)
+    for s in sections:
+        s["records"] = [next(it) for _ in s["records"]]
+        if s["verdict"] is None and s["records"]:
+            s["rows"] = [_claim_row(r) for r in s["records"]]
+    decided = [r for r in adjusted if r.get("verdict_holm") is not None and r["verdict"] in (REPRODUCED, CONTRADICTED)]
+    return {"statements_judged": size, "decided": len(decided),
+            "decided_after_holm": sum(r["verdict_holm"] == r["verdict"] for r in decided), "alpha": FAMILY_ALPHA}
 
 
 # --------------------------------------------------------------------------------------------- summary
@@ -290,7 +326,7 @@ def _write_forest(records: Sequence[Mapping[str, Any]], profile_dir: Path) -> st
 
     from .figures import forest_plot
 
-    columns = ["verdict", "effect", "ci_low", "ci_high", "margin"]
+    columns = ["verdict", "effect", "ci_low", "ci_high", "margin", "n_seeds"]
     table = pd.DataFrame([{"label": _forest_label(r), **{c: r.get(c) for c in columns}} for r in statements])
     table[columns[1:]] = table[columns[1:]].astype(float)
     fig = forest_plot(table)
@@ -334,6 +370,7 @@ def build_index(
     generated = generated or datetime.now().astimezone()
     pairs = [_section_and_entry(o, profile_dir) for o in items]
     sections, entries = [s for s, _ in pairs], [e for _, e in pairs]
+    family = _with_family(sections)
     counts = _counts(sections)
     records = [r for s in sections for r in s["records"]]
     by_kind = kind_counts(records)
@@ -346,6 +383,7 @@ def build_index(
         "counts": counts,
         "counts_by_kind": by_kind,
         "headline": dict(headline(by_kind)),
+        "family": family,
         "failed_notebooks": [o["name"] for o in items if o.get("status") != "ok"],
         "experiments": entries,
         "claims": records,
@@ -354,6 +392,6 @@ def build_index(
     summary["forest"] = _write_forest(records, profile_dir)
     page = _render_page(profile=profile, meta=_meta(profile, env, generated, items, queue_seconds), counts=counts,
                         sections=sections, verdict_order=VERDICT_ORDER, headline=headline(by_kind),
-                        forest=summary["forest"])
+                        forest=summary["forest"], family=family, rules=RULES)
     write_atomic(profile_dir / "index.json", json.dumps(summary, indent=2, default=str))
     return write_atomic(profile_dir / "index.html", page)

@@ -200,8 +200,9 @@ def params_table(params: Any) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------------------------- claims
 def claims_frame(results: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per claim of a ``results.json``: reference, claim, ours, paper, verdict, reason."""
-    columns = ["ref", "what", "ours", "paper", "verdict", "reason"]
+    """One row per claim of a ``results.json``: reference, claim, ours, paper, verdict, its scope ("at this
+    budget" below the paper's scale), reason."""
+    columns = ["ref", "what", "ours", "paper", "verdict", "scope", "reason"]
     return pd.DataFrame(results["claims"], columns=[*columns, "id"])[columns]
 
 

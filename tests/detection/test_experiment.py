@@ -114,12 +114,25 @@ def test_statement_judged_on_a_long_enough_run():
     """One seed (the detection experiment runs one): at most inconclusive, never reproduced (issue 9)."""
     params = exp.Params(train={"optim": {"iterations": exp.MIN_ITERATIONS_FOR_CLAIM["scenes"]}})
     n = exp.MIN_TEST_IMAGES_FOR_CLAIM
-    won = {c.id: c for c in exp._claims(params, _metrics(9.0, 4.0), num_test=n)}["resnet_beats_vgg"]
+    won = {c.id: c for c in exp._claims(params, _metrics(11.0, 6.0), num_test=n)}["resnet_beats_vgg"]
     assert won.verdict == "inconclusive" and "vgg_c4 pretrained on Fashion-MNIST" in won.reason
     assert won.n_seeds == 1 and won.effect == pytest.approx(5.0) and won.margin == exp.CLAIM_MARGIN
-    lost = {c.id: c for c in exp._claims(params, _metrics(1.0, 4.0), num_test=n)}["resnet_beats_vgg"]
+    lost = {c.id: c for c in exp._claims(params, _metrics(6.0, 9.0), num_test=n)}["resnet_beats_vgg"]
     assert lost.verdict == "inconclusive" and lost.effect == pytest.approx(-3.0)
     assert exp.CLAIM_MARGIN == 2.0
+
+
+def test_both_detectors_must_detect_before_they_are_compared():
+    """Every trained arm gated: a VGG detector at 8 mAP@.5 (< 10) or one classifying every box as one class
+    makes the comparison not measurable, whatever the gain."""
+    params = exp.Params(train={"optim": {"iterations": exp.MIN_ITERATIONS_FOR_CLAIM["scenes"]}})
+    n = exp.MIN_TEST_IMAGES_FOR_CLAIM
+    weak = {c.id: c for c in exp._claims(params, _metrics(9.0, 4.0), num_test=n)}["resnet_beats_vgg"]
+    assert weak.verdict == NOT_MEASURABLE and "vgg_c4 detects too little (mAP@.5 8.0 < 10)" in weak.reason
+    constant = _metrics(11.0, 6.0)
+    constant["vgg_c4"] = {**constant["vgg_c4"], "voc07_ap_per_class": {"a": 30.0, "b": 0.0, "c": 0.0}}
+    claim = {c.id: c for c in exp._claims(params, constant, num_test=n)}["resnet_beats_vgg"]
+    assert claim.verdict == NOT_MEASURABLE and "vgg_c4 has not learnt to classify" in claim.reason
 
 
 def test_paper_scale_voc07_compares_numbers():
@@ -183,7 +196,7 @@ def test_tiny_run_writes_results_curves_detections_and_figures(tmp_path, capsys)
     assert dets["backbones"] == params.backbones and len(dets["images"]) == 2
     assert set(dets["images"][0]["detections"]) == set(params.backbones)
 
-    from resnetlib.detection import figures
+    from resnetlib.report import detection_figures as figures
 
     assert figures.plot_curves(out).axes and figures.plot_detections(out, n=2).axes
     # a second run with the same configuration reuses the trained models

@@ -89,3 +89,26 @@ def test_claims_need_a_trained_baseline_and_enough_budget():
     assert judged(metrics_frame(), iterations=20)["table9_box_refinement"].verdict == NOT_MEASURABLE
     untrained = judged(metrics_frame(base=(2.0, 3.0, 2.5)))["table9_box_refinement"]
     assert untrained.verdict == NOT_MEASURABLE and "detects too little" in untrained.reason
+    assert "'baseline' detects too little" in untrained.reason
+
+
+def test_every_step_gates_both_of_its_detectors():
+    """The global-context detector at 3.4 mAP@.5 (cpu-long) stops the context step and the multi-scale step
+    on top of it, not box refinement; a constant classifier stops its steps too."""
+    params = exp.Params(seeds=[0, 1, 2])
+    metrics = metrics_frame()
+    context = metrics.variant.isin(["+box refinement +context", "+box refinement +context +multi-scale testing",
+                                    "context alone"])
+    weak = metrics.assign(coco_map50=metrics.coco_map50.where(~context, 3.4))
+    measured = exp.Measured(tables={"metrics": weak}, dataset="scenes", data_source="x", scale="x", seeds=[0, 1, 2],
+                            scratch={"num_test": 100, "iterations": 120, "dataset": "scenes"})
+    claims = {c.id: c for c in exp.claims(params, measured)}
+    assert claims["table9_box_refinement"].verdict == "reproduced"
+    for step in ("table9_context", "table9_multiscale_testing"):
+        assert claims[step].verdict == NOT_MEASURABLE
+        assert "'+box refinement +context' detects too little (mAP@.5 3.4 < 10)" in claims[step].reason
+    constant = metrics.assign(class_fraction=[0.1 if c else 1.0 for c in context])
+    measured.tables["metrics"] = constant
+    claims = {c.id: c for c in exp.claims(params, measured)}
+    assert claims["table9_context"].verdict == NOT_MEASURABLE and "has not learnt to classify" in claims[
+        "table9_context"].reason

@@ -42,8 +42,10 @@ def test_tiny_run_writes_curves_final_errors_and_results(tmp_path):
     per_definition = responses[responses.definition == "whole"].groupby("model").size().to_dict()
     assert per_definition == {"ResNet-8": 7, "ResNet-14": 13, "plain-8": 7, "plain-14": 13}
     assert responses.groupby("definition").size().to_dict() == {"whole": 40, "per_channel": 40}
-    ids = [c["id"] for c in lr_results["claims"]]
-    assert ids and all(i.endswith(("_whole", "_per_channel")) for i in ids)
+    ids = [c["id"] for c in lr_results["claims"]]  # one claim per comparison, read under both definitions
+    assert ids == ["fig7_resnet8_smaller_than_plain8", "fig7_resnet14_smaller_than_plain14",
+                   "fig7_resnet14_smaller_than_resnet8"]
+    assert all([r["name"] for r in c["readings"]] == ["whole", "per_channel"] for c in lr_results["claims"])
     assert lr_results["claims"]
 
 
@@ -98,13 +100,24 @@ def test_a_net_that_did_not_train_makes_its_comparisons_not_measurable(make_curv
     assert claims["fig6_resnet_deeper_lower_train_error"].verdict == "reproduced"  # both ResNets trained
 
 
-def test_ending_better_needs_flat_curves_but_an_equal_budget_does_not(make_curves):
-    table = curves(make_curves, [15, 16, 14.5], [25, 27, 26], [17, 18, 17.5], [12, 12.5, 11],
-                   moving=[("resnet", 56)])
+def test_ending_better_claims_carry_their_budget_for_the_replication_rule(make_curves):
+    """Deeper-ResNet-is-better is about where the nets end: contradicted at this budget, it stands only if the
+    budget study replicates it at >= 3x the budget (claims.budget); an equal-budget claim is left alone."""
+    from resnetlib.claims.emergence import with_budget_evidence
+
+    table = curves(make_curves, [15, 16, 14.5], [25, 27, 26], [12, 12.5, 11], [17, 18, 17.5])
     claims = judged(cpu_scale(), table)
-    assert claims["fig6_resnet_deeper_lower_train_error"].verdict == "not measurable at this scale"
-    assert "ResNet-56 (seed 0) still learning" in claims["fig6_resnet_deeper_lower_train_error"].reason
-    assert claims["fig6_residual_beats_plain"].verdict == "reproduced"  # equal budget: no flatness needed
+    deeper, residual = claims["fig6_resnet_deeper_lower_train_error"], claims["fig6_residual_beats_plain"]
+    assert deeper.verdict == "contradicted" and deeper.ends_better and not residual.ends_better
+    assert (deeper.budget.dataset, deeper.budget.iterations, deeper.budget.batch_size) == ("fashion_mnist", 400, 128)
+    assert deeper.scope == "at this budget"
+    study = pd.DataFrame([{"id": deeper.id, "ref": "Fig. 6 middle", "setting": "1200 it", "iterations": 1200,
+                           "batch_size": 128, "image_size": 28, "core_hours": 1.0, "verdict": "contradicted",
+                           "effect": -1.5, "ci_low": -2.0, "ci_high": -1.2, "margin": 1.0}])
+    after = {c.id: c for c in with_budget_evidence(list(claims.values()), "fashion_mnist", study)}
+    assert after[deeper.id].verdict == "not measurable at this scale"
+    assert "still converging: effect -5.7 -> -1.5 over 400 -> 1200 iterations" in after[deeper.id].reason
+    assert after[residual.id].verdict == "reproduced"
 
 
 def test_too_few_epochs_is_not_measurable(make_curves):
@@ -156,26 +169,32 @@ def test_layer_response_claims_are_judged_under_both_definitions(make_curves):
         return [v, v + 0.01, v - 0.01]  # three seeds, a little spread
 
     stds = {("plain", 20): {"whole": three(1.0), "per_channel": three(0.5)},
-            ("plain", 56): {"whole": three(2.0), "per_channel": three(0.5)},
+            ("plain", 56): {"whole": three(2.0), "per_channel": three(2.0)},
             ("resnet", 20): {"whole": three(0.98), "per_channel": three(0.6)},
             ("resnet", 56): {"whole": three(0.6), "per_channel": three(0.6)}}
     trained = make_curves({net: [10, 11, 12] for net in stds}, iterations=400, last_milestone=300)
     claims = {c.id: c for c in layer_responses.claims_from(p, responses_table(stds), trained)}
     verdicts = {cid: c.verdict for cid, c in claims.items()}
-    assert verdicts == {
-        "fig7_resnet20_smaller_than_plain20_whole": "inconclusive",  # 2%: real but within the 5% margin
-        "fig7_resnet20_smaller_than_plain20_per_channel": "contradicted",  # 20% larger
-        "fig7_resnet56_smaller_than_plain56_whole": "reproduced",  # 70% smaller
-        "fig7_resnet56_smaller_than_plain56_per_channel": "contradicted",
-        "fig7_resnet56_smaller_than_resnet20_whole": "reproduced",  # 38.8% smaller
-        "fig7_resnet56_smaller_than_resnet20_per_channel": "inconclusive",  # equal
+    readings = {cid: {r.name: r.verdict for r in c.readings} for cid, c in claims.items()}
+    assert readings == {
+        # whole: 2%, real but within the 5% margin; per channel: 20% larger
+        "fig7_resnet20_smaller_than_plain20": {"whole": "inconclusive", "per_channel": "contradicted"},
+        "fig7_resnet56_smaller_than_plain56": {"whole": "reproduced", "per_channel": "reproduced"},  # 70% smaller
+        # whole: 38.8% smaller; per channel: equal
+        "fig7_resnet56_smaller_than_resnet20": {"whole": "reproduced", "per_channel": "inconclusive"},
     }
-    assert claims["fig7_resnet56_smaller_than_plain56_whole"].ours == pytest.approx(70.0, abs=0.1)
-    assert "per-channel" in claims["fig7_resnet56_smaller_than_plain56_per_channel"].what
+    assert verdicts == {  # one claim per comparison: both readings must agree
+        "fig7_resnet20_smaller_than_plain20": "inconclusive",
+        "fig7_resnet56_smaller_than_plain56": "reproduced",
+        "fig7_resnet56_smaller_than_resnet20": "inconclusive",
+    }
+    assert claims["fig7_resnet56_smaller_than_plain56"].ours == pytest.approx(70.0, abs=0.1)
+    assert "the readings disagree" in claims["fig7_resnet56_smaller_than_resnet20"].reason
+    assert claims["fig7_resnet56_smaller_than_resnet20"].ends_better
 
     stuck = make_curves({**{net: [10, 11, 12] for net in stds}, ("plain", 56): [88, 88, 88]}, iterations=400,
-                        last_milestone=300, moving=[("resnet", 56)])
+                        last_milestone=300)
     claims = {c.id: c for c in layer_responses.claims_from(p, responses_table(stds), stuck)}
-    assert "plain-56 (seed 0) did not train" in claims["fig7_resnet56_smaller_than_plain56_whole"].reason
-    assert "still learning" in claims["fig7_resnet56_smaller_than_resnet20_per_channel"].reason
-    assert claims["fig7_resnet20_smaller_than_plain20_whole"].verdict == "inconclusive"  # ResNet vs plain: no flatness
+    stopped = claims["fig7_resnet56_smaller_than_plain56"]
+    assert stopped.verdict == "not measurable at this scale" and "plain-56 (seed 0) did not train" in stopped.reason
+    assert claims["fig7_resnet56_smaller_than_resnet20"].verdict == "inconclusive"  # both ResNets trained

@@ -97,12 +97,12 @@ def test_multiscale_and_ensemble_claims_from_per_seed_effects(make_curves):
                          last_milestone=450)
     claim = exp.multiscale_claim(params, curves, seeded_tests([20, 21, 20.5], [16, 17, 16.2]))
     assert claim.verdict == "reproduced" and claim.effect == pytest.approx(4.1, abs=0.01)
-    claim = exp.multiscale_claim(params, curves, seeded_tests([20, 21, 20.5], [22, 23, 22.5]))
+    claim = exp.multiscale_claim(params, curves, seeded_tests([20, 21, 20.5], [22, 23.2, 22.3]))
     assert claim.verdict == "contradicted"
     ens = pd.DataFrame([{"seed": s, "member": m, "top1": e} for s in range(3)
-                        for m, e in ((True, 20 + s), (True, 18 + s), (False, 15 + s))])
-    claim = exp.ensemble_claim(params, curves, ens)
-    assert claim.verdict == "reproduced" and claim.effect == pytest.approx(3.0)
+                        for m, e in ((True, 20 + s), (True, 18 + s), (False, 15 + s + s / 10))])
+    claim = exp.ensemble_claim(params, curves, ens)  # best member minus ensemble: 3.0, 2.9, 2.8
+    assert claim.verdict == "reproduced" and claim.effect == pytest.approx(2.9)
     assert exp.ensemble_claim(params, curves, None).verdict == NOT_MEASURABLE
 
 

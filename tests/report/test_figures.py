@@ -85,3 +85,16 @@ def test_forest_plot_one_row_per_statement_coloured_by_verdict():
     labels = ax.get_legend_handles_labels()[1]
     assert "practical margin" in labels and "not measurable at this scale" in labels
     plt.close(fig)
+
+
+def test_a_one_seed_interval_is_drawn_unlike_a_t_interval():
+    """One seed's interval is that seed's sampling error only: thin and dashed, with its own legend entry."""
+    statements = _statements().assign(n_seeds=[3, 3, 3, 1, None])
+    statements.loc[3, ["ci_low", "ci_high"]] = [1.0, 5.0]
+    fig = figures.forest_plot(statements)
+    ax = fig.axes[0]
+    bars = [c for c in ax.collections if len(c.get_segments()) == 1]
+    styles = [(c.get_linestyle()[0][1] is not None, c.get_linewidth()[0]) for c in bars]
+    assert styles[:3] == [(False, 2.2)] * 3 and styles[3] == (True, 1.2)
+    assert "1 seed: its sampling error only" in ax.get_legend_handles_labels()[1]
+    plt.close(fig)

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import pytest
 
 from resnetlib.report import index as index_mod
-from resnetlib.report import kinds
+from resnetlib.claims import kinds
 from resnetlib.train import environment
 from resnetlib.report.index import FOREST_PNG, build_index
 
@@ -210,10 +210,10 @@ def test_one_rule_for_dirty_in_the_index_header_and_the_run_folders(tmp_path, mo
 
 
 # ------------------------------------------------------------------------------ kinds of claim (issue 9)
-def _statement(id, verdict, effect, low, high, n=3, margin=1.0):
+def _statement(id, verdict, effect, low, high, n=3, margin=1.0, p=None):
     return {"id": id, "ref": "Fig. 6", "what": f"statement {id}", "ours": effect, "paper": "yes",
-            "verdict": verdict, "reason": f"why {id}", "kind": "statement", "n_seeds": n, "effect": effect,
-            "ci_low": low, "ci_high": high, "margin": margin}
+            "verdict": verdict, "reason": f"why {id}", "kind": "statement", "scope": "at this budget", "n_seeds": n,
+            "effect": effect, "ci_low": low, "ci_high": high, "margin": margin, "p_value": p}
 
 
 def _number(id, verdict, kind="number", ours=9.0, paper=8.75, ref="Table 6"):
@@ -227,9 +227,9 @@ CLAIMS = {
                       _number("t6_params_20", "reproduced", "architecture", 0.27, 0.27),
                       _number("t6_params_56", "not reproduced", "architecture", 0.9, 0.85)],
     "cifar_degradation": [
-        _statement("s_rep", "reproduced", 6.0, 4.0, 8.0),
-        _statement("s_con", "contradicted", -6.0, -7.5, -4.5),
-        _statement("s_inc", "inconclusive", 0.0, -0.9, 0.9),
+        _statement("s_rep", "reproduced", 6.0, 4.0, 8.0, p=0.01),
+        _statement("s_con", "contradicted", -6.0, -7.5, -4.5, p=0.03),
+        _statement("s_inc", "inconclusive", 0.0, -0.9, 0.9, p=0.9),
         _statement("s_one", "inconclusive", 3.0, -math.inf, math.inf, n=1),
         _statement("s_nm", "not measurable at this scale", None, None, None, n=None),
         _number("n_rep", "reproduced"), _number("n_not", "not reproduced"),
@@ -287,7 +287,8 @@ def test_one_record_per_claim_with_every_field(built_kinds):
     assert len(summary["claims"]) == sum(map(len, CLAIMS.values()))
     for record in summary["claims"]:
         assert set(kinds.RECORD_FIELDS) <= set(record)
-    assert records["s_rep"] | {} == {**CLAIMS["cifar_degradation"][0], "experiment": "cifar_degradation"}
+    assert records["s_rep"] | {} == {**CLAIMS["cifar_degradation"][0], "experiment": "cifar_degradation",
+                                     "p_holm": 0.03, "verdict_holm": "reproduced"}
     assert (records["s_one"]["ci_low"], records["s_one"]["ci_high"]) == (None, None)  # strict JSON: no inf
     assert records["s_nm"]["effect"] is None and records["n_rep"]["margin"] is None
     assert records["n_rep"]["what"] == "number n_rep"  # whatever else the claim holds is kept
@@ -319,6 +320,20 @@ def test_rows_show_kind_and_statement_intervals(built_kinds):
     for verdict in ("contradicted", "inconclusive"):
         assert f'class="verdict v-{verdict}">{verdict}</span>' in rows[1] + rows[2]
     assert ">Kind</th>" in page
+
+
+def test_the_family_is_counted_and_holm_is_beside_the_raw_verdict(built_kinds):
+    """Three statements with a p (0.01, 0.03, 0.9): Holm gives 0.03, 0.06, 0.9, so the contradiction does
+    not survive the family at 0.05; the raw verdict stays."""
+    page, summary, _ = built_kinds
+    records = {r["id"]: r for r in summary["claims"]}
+    assert summary["family"] == {"statements_judged": 3, "decided": 2, "decided_after_holm": 1, "alpha": 0.05}
+    assert (records["s_con"]["verdict"], records["s_con"]["verdict_holm"]) == ("contradicted", "inconclusive")
+    assert records["s_con"]["p_holm"] == pytest.approx(0.06)
+    assert "Statements judged in this run: 3" in page and "of which 1 stay decided" in page
+    rows = _rows(page, "cifar_degradation")
+    assert '<span class="scope">at this budget</span>' in rows[1] and "Holm: inconclusive (p 0.06)" in rows[1]
+    assert "is contradicted only where the budget study replicates" in page  # the rule is stated
 
 
 def test_forest_plot_beside_the_index(built_kinds):

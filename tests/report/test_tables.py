@@ -110,3 +110,4 @@ def test_claims_table_formats_ours_and_paper():
     assert "1.79 G" in html and "1.80 G" in html and "8.75%" in html and DASH in html
     assert "nan" not in html.lower() and "None" not in html
     assert list(tables.claims_frame(results)["ours"])[:1] == [1.795]  # the raw frame is untouched
+    assert "scope" in tables.claims_frame(results).columns  # every verdict says where it holds

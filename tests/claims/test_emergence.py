@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from resnetlib.experiments.base import Claim
-from resnetlib.report import emergence as em
+from resnetlib.claims import Claim
+from resnetlib.claims import emergence as em
 
 EFFECTS = pd.DataFrame([
     {"id": "c", "ref": "Fig. 6", "setting": "1000 it", "iterations": 1000, "batch_size": 128, "core_hours": 1.0,
@@ -68,3 +68,50 @@ def test_the_committed_study_is_read(tmp_path):
     study = em.load_emergence()
     assert study["fig1_plain_degradation"]["resolved_iterations"] == 1000
     assert em.load_emergence(tmp_path) == {}
+
+
+def _rows(claim_id, verdicts):
+    """One row per setting, cheapest first: ``verdicts`` at 0.1, 0.3, 1.0, ... core-hours."""
+    hours = [0.1, 0.3, 1.0, 3.0, 10.0]
+    return [{"id": claim_id, "ref": "Table 3", "setting": f"s{i}", "iterations": 100 * (i + 1), "batch_size": 128,
+             "core_hours": hours[i], "verdict": v} for i, v in enumerate(verdicts)]
+
+
+def test_emergence_is_replication_a_claim_decided_once_then_not_has_none():
+    """Table 3 in the committed study: reproduced at the second setting, inconclusive at both costlier ones."""
+    table = em.emergence(pd.DataFrame(_rows("t3", ["not measurable at this scale", "reproduced", "inconclusive",
+                                                   "inconclusive"]))).set_index("id")
+    assert pd.isna(table.loc["t3", "resolved_at"])
+    assert table.loc["t3", "decided_at"] == "s1 (reproduced)"
+    assert table.loc["t3", "not_replicated_at"] == "s2 (inconclusive); s3 (inconclusive)"
+    note = em.budget_note("inconclusive", table.reset_index().to_dict("records")[0])
+    assert note == ("inconclusive at this budget; the budget study decided it but did not replicate it: decided at "
+                    "s1 (reproduced); not replicated at s2 (inconclusive); s3 (inconclusive)")
+
+
+def test_emergence_is_the_cheapest_setting_from_which_every_costlier_one_agrees():
+    table = em.emergence(pd.DataFrame(_rows("f", ["inconclusive", "reproduced", "inconclusive", "reproduced",
+                                                  "reproduced"]))).set_index("id")
+    assert table.loc["f", "resolved_at"] == "s3" and table.loc["f", "not_replicated_at"] == ""
+
+
+def test_per_seed_rows_are_collapsed_to_a_t_interval():
+    rows = [{"setting": "s", "id": "c", "ref": "Fig. 6", "iterations": 1000, "batch_size": 128, "core_hours": 1.0,
+             "verdict": "reproduced", "seed": seed, "effect": effect} for seed, effect in enumerate((5.0, 6.0, 7.0))]
+    table = em.collapse_seeds(pd.DataFrame(rows))
+    assert len(table) == 1 and "seed" not in table
+    row = table.iloc[0]
+    assert row.effect == pytest.approx(6.0) and row.n_seeds == 3
+    assert row.ci_high - row.effect == pytest.approx(4.3027 / 3 ** 0.5, rel=1e-3)
+    assert em.emergence(pd.DataFrame(rows)).iloc[0].resolved_at == "s"
+
+
+def test_a_study_that_judged_two_readings_as_two_claims_is_read_as_one_claim():
+    """Fig. 7 at 3000 it / 16 px in the committed study: whole R at 1000 native, I at 3000 16px; both readings."""
+    table = em.load_study()
+    fig7 = table[table.id == "fig7_resnet56_smaller_than_plain56"].set_index("setting")
+    assert fig7.loc["1000 it, native", "verdict"] == "reproduced"
+    assert fig7.loc["3000 it, 16px", "verdict"] == "inconclusive"
+    assert not table.id.str.endswith("_per_channel").any()
+    note = em.load_emergence()["fig7_resnet56_smaller_than_plain56"]
+    assert pd.isna(note["resolved_at"]) and note["not_replicated_at"] == "3000 it, 16px (inconclusive)"

@@ -19,6 +19,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from .builders import AT_PAPER_SCALE, AT_THIS_BUDGET, EXACT
 from .verdicts import NOT_MEASURABLE, NUMBER_VERDICTS, REPRODUCED, STATEMENT_VERDICTS
 
 __all__ = ["ARCHITECTURE", "STATEMENT", "NUMBER", "KINDS", "RECORD_FIELDS", "claim_kind", "claim_record",
@@ -30,9 +31,9 @@ NUMBER: Final = "number"
 KINDS = (STATEMENT, NUMBER, ARCHITECTURE)
 
 #: The fields every record of ``index.json``'s ``claims`` list has (None where one does not apply).
-RECORD_FIELDS = ("id", "experiment", "ref", "kind", "verdict", "n_seeds", "effect", "ci_low", "ci_high",
-                 "margin", "reason")
-_NUMERIC = ("n_seeds", "effect", "ci_low", "ci_high", "margin")
+RECORD_FIELDS = ("id", "experiment", "ref", "kind", "verdict", "scope", "n_seeds", "effect", "ci_low", "ci_high",
+                 "margin", "p_value", "reason")
+_NUMERIC = ("n_seeds", "effect", "ci_low", "ci_high", "margin", "p_value")
 
 #: The verdicts each kind can have, in the order the headline lists them.
 _HEADLINE_VERDICTS = {STATEMENT: STATEMENT_VERDICTS, NUMBER: NUMBER_VERDICTS}
@@ -71,9 +72,18 @@ def claim_record(claim: Mapping[str, Any], experiment: str) -> dict[str, Any]:
                   verdict=str(claim.get("verdict") or NOT_MEASURABLE))
     for key in ("id", "ref", "reason"):
         record[key] = claim.get(key) or None
+    record["scope"] = claim.get("scope") or _old_scope(record)
     for key in _NUMERIC:
         record[key] = _finite_or_none(claim.get(key))
     return record
+
+
+def _old_scope(record: Mapping[str, Any]) -> str | None:
+    """The scope of a claim written before claims carried one: architecture facts are exact, anything else
+    holds at the budget measured unless it was compared with the paper at its scale."""
+    if record["kind"] == ARCHITECTURE:
+        return EXACT
+    return AT_PAPER_SCALE if record["kind"] == NUMBER and record["verdict"] != NOT_MEASURABLE else AT_THIS_BUDGET
 
 
 def kind_counts(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:

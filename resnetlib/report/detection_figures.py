@@ -27,7 +27,7 @@ def plot_curves(results_dir: str | Path):
     import pandas as pd
     import seaborn as sns
 
-    from ..report.figures import legend_outside
+    from .figures import legend_outside
 
     _style()
     path = Path(results_dir) / "curves.csv"
@@ -147,7 +147,7 @@ def plot_improvement_gains(results_dir: str | Path):
     import pandas as pd
     import seaborn as sns
 
-    from ..report.figures import legend_outside
+    from .figures import legend_outside
 
     _style()
     folder = Path(results_dir)
