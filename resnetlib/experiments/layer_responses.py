@@ -14,6 +14,8 @@ std over the whole response tensor (``whole``) and each channel's std averaged o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 from pydantic import Field
 
@@ -35,6 +37,10 @@ from .training import (
 
 #: A claimed difference in mean response std must exceed this many percent to count.
 MARGIN_PERCENT = 5.0
+#: Response stds a trained net's layers can have: BN normalises each response to about 1, so a std of 0 (a
+#: dead layer) or of this much or more (a net blown up, e.g. a plain net a few steps into lr 0.1) means the
+#: net is not one whose responses Fig. 7 compares.
+MAX_RESPONSE_STD = 1e3
 
 
 class Params(TrainingParams):
@@ -120,8 +126,25 @@ def claims_from(params: Params, responses: pd.DataFrame, curves: pd.DataFrame) -
     for a, b in comparisons(params):
         nets = {net_label(*n): {"kind": n[0], "depth": n[1]} for n in (a, b)}
         gates = training_gates(params, curves, nets, flattened=a[0] == b[0])
-        claims += [_response_claim(responses, a, b, definition, measurable, why, gates) for definition in DEFINITIONS]
+        claims += [_response_claim(responses, a, b, definition, measurable, why,
+                                   gates + response_gates(responses, (a, b), definition))
+                   for definition in DEFINITIONS]
     return claims
+
+
+def response_gates(responses: pd.DataFrame, nets: Sequence[tuple[str, int]], definition: str) -> list[Gate]:
+    """Every layer's response std of each net is finite, above 0 and below ``MAX_RESPONSE_STD``; otherwise
+    the comparison is not measurable (how well a net trained is never a notebook failure)."""
+    gates = []
+    for kind, depth in nets:
+        part = responses[(responses.kind == kind) & (responses.depth == depth) & (responses.definition == definition)]
+        bad = part[~part["std"].between(0, MAX_RESPONSE_STD, inclusive="neither")]
+        reason = "" if bad.empty else (
+            f"{net_label(kind, depth)}: {len(bad)} of {len(part)} layer responses have a std outside (0, "
+            f"{MAX_RESPONSE_STD:g}) (e.g. layer {bad.layer.iloc[0]}, seed {bad.seed.iloc[0]}: {bad['std'].iloc[0]:.3g}):"
+            " not a trained net's responses")
+        gates.append(Gate(bad.empty, reason))
+    return gates
 
 
 def _response_claim(responses: pd.DataFrame, a: tuple[str, int], b: tuple[str, int], definition: str,
