@@ -33,17 +33,22 @@ reproduce: env data
 ## The tests: pytest on TEST_WORKERS processes (pytest-xdist), one compute thread each; a test file runs
 ## whole on one worker, files with more `slow` tests first (tests/conftest.py). tests/conftest.py also
 ## points the run cache and the notebooks' default output folder at a temporary folder: nothing is written
-## into the checkout. Every notebook runs once, in tests/test_notebooks_smoke.py, which also covers what
-## nbval checked (see `make nbval`).
+## into the checkout. Then nbval over every stored notebook with its parameters-cell defaults (the "Run All"
+## check of JupyterLab), which are the smoke scale: the smoke run of every notebook
+## (tests/test_notebooks_smoke.py) trains into a fresh folder ($RESNETLIB_SMOKE_RUNS_DIR), and the nbval pass
+## reuses those nets from it instead of training them again.
 TEST_WORKERS ?= 2
+NBVAL := $(BIN)/python -m pytest -q -ra -p no:cacheprovider -n $(TEST_WORKERS) --dist loadscope --nbval-lax notebooks
 test: env data
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests
+	@tmp=$$(mktemp -d) && export OMP_NUM_THREADS=1 && \
+	  RESNETLIB_SMOKE_RUNS_DIR=$$tmp/runs \
+	    $(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests && \
+	  RESNETLIB_RUNS_DIR=$$tmp/runs RESNETLIB_REPORTS_DIR=$$tmp/reports $(NBVAL); rc=$$?; rm -rf $$tmp; exit $$rc
 
-## nbval over every notebook with its stored defaults (the "Run All" check of JupyterLab), outside
-## `make test`, which covers it; output and runs go to a temporary folder.
+## nbval alone (part of `make test`): trains the smoke-scale nets into a fresh temporary run cache first.
 nbval: env data
-	@tmp=$$(mktemp -d) && RESNETLIB_RUNS_DIR=$$tmp/runs RESNETLIB_REPORTS_DIR=$$tmp/reports \
-	  $(BIN)/python -m pytest -q -ra -p no:cacheprovider --nbval-lax notebooks; rc=$$?; rm -rf $$tmp; exit $$rc
+	@tmp=$$(mktemp -d) && RESNETLIB_RUNS_DIR=$$tmp/runs RESNETLIB_REPORTS_DIR=$$tmp/reports OMP_NUM_THREADS=1 \
+	  $(NBVAL); rc=$$?; rm -rf $$tmp; exit $$rc
 
 lab: env
 	$(BIN)/jupyter lab notebooks

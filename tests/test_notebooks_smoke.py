@@ -1,24 +1,25 @@
 """Every notebook, executed through the runner with its smoke.yaml, writes the results it promises; the
 same run is the notebooks' "Run All" check.
 
-What nbval (``pytest --nbval-lax notebooks``) used to add, and where it is checked now, so that no
-notebook is executed twice:
+nbval (``pytest --nbval-lax notebooks``, the "Run All" check of JupyterLab) runs after these tests in
+``make test``, on the nets this smoke run trained: ``make test`` names a fresh folder in
+``$RESNETLIB_SMOKE_RUNS_DIR``, this module trains into it (instead of the session's run cache) and the nbval
+pass reads it as its ``$RESNETLIB_RUNS_DIR``. That is sound because the smoke profile *is* the
+parameters-cell defaults nbval runs (``test_smoke_profile_is_the_parameters_cell_defaults``;
+tests/test_notebooks_stored.py checks that the cell is rendered from ``Params``' defaults). Here:
 
-- "each notebook runs with its parameters-cell defaults": the smoke profile *is* those defaults
-  (``test_smoke_profile_is_the_parameters_cell_defaults``; tests/test_notebooks_stored.py checks that the
-  cell is rendered from ``Params``' defaults), so the runner's smoke run executes exactly that;
-- "in its own folder": the runner executes every notebook with a temporary working directory (neither the
-  repository nor notebooks/), which must stay empty, so no notebook depends on or writes to its cwd;
+- the runner executes every notebook with a temporary working directory (neither the repository nor
+  notebooks/), which must stay empty, so no notebook depends on or writes to its cwd;
 - the default folders of an interactive run (``output_dir=""``, ``runs_dir=""``): one notebook is executed
   exactly as nbval and JupyterLab do (no injected cell, cwd notebooks/), writes into
-  ``$RESNETLIB_REPORTS_DIR/interactive/`` and reuses every net of the smoke run;
-- compared outputs: none (no notebook has a ``# NBVAL_CHECK_OUTPUT`` cell; ``--nbval-lax`` compares only
-  those).
+  ``$RESNETLIB_REPORTS_DIR/interactive/`` and reuses every net of the smoke run.
 
-Everything is written under the temporary folders of tests/conftest.py, never into the checkout.
+Everything is written under the temporary folders of tests/conftest.py (the run cache: ``make test``'s
+folder where it names one), never into the checkout.
 """
 
 import json
+import os
 import time
 
 import papermill
@@ -36,6 +37,20 @@ NOT_COMPARED = {"profile", "output_dir", "threads"}
 RUN_ALL_NOTEBOOK = "cifar_degradation"
 #: Experiments whose rows are other experiments' claims at several settings (they add none to the index).
 STUDIES = {"budget_study"}
+
+
+#: Set by ``make test``: the run cache this module trains into, for the nbval pass that follows the tests.
+SHARED_RUNS_VARIABLE = "RESNETLIB_SMOKE_RUNS_DIR"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shared_run_cache():
+    """While this module runs, ``$RESNETLIB_RUNS_DIR`` is ``$RESNETLIB_SMOKE_RUNS_DIR`` where that is set."""
+    shared = os.environ.get(SHARED_RUNS_VARIABLE)
+    with pytest.MonkeyPatch.context() as patch:
+        if shared:
+            patch.setenv("RESNETLIB_RUNS_DIR", shared)
+        yield
 
 
 def _flat(value, prefix=""):

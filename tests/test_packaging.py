@@ -60,6 +60,19 @@ def test_the_test_command_needs_nothing_beyond_the_test_extra():
     assert "pytest" in extra and extra.get("pytest-xdist", "").endswith(">=3.8")
 
 
+def test_the_test_command_ends_with_nbval_on_the_smoke_runs_run_cache():
+    """`make test` runs nbval over every stored notebook after the tests, with the run cache the smoke run of
+    every notebook trained into (tests/test_notebooks_smoke.py), so nbval trains nothing again."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^test:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    shared = re.search(r"RESNETLIB_SMOKE_RUNS_DIR=(\S+)", recipe).group(1)
+    tests, nbval = recipe.index(" tests "), recipe.index("$(NBVAL)")
+    assert tests < nbval and f"RESNETLIB_RUNS_DIR={shared} " in recipe[tests:nbval]
+    assert re.search(r"^NBVAL := .*--nbval-lax notebooks$", makefile, re.M)
+    smoke = (ROOT / "tests" / "test_notebooks_smoke.py").read_text()
+    assert '"RESNETLIB_SMOKE_RUNS_DIR"' in smoke and 'setenv("RESNETLIB_RUNS_DIR"' in smoke
+
+
 def test_torch_pins_satisfy_the_tested_range_of_pyproject():
     """environment.yml pins one tested torch/torchvision; pyproject's range (what was tested) must hold it."""
     from packaging.requirements import Requirement

@@ -30,6 +30,10 @@ FAMILY_ALPHA: Final = 0.05
 MARGIN_POINTS: Final = 1.0
 #: A difference of mean response std (Fig. 7) must exceed this many percent to count.
 MARGIN_RESPONSE_PERCENT: Final = 5.0
+#: Response stds a trained net's layers can have: BN normalises each response to about 1, so a std of 0 (a
+#: dead layer) or of this much or more (a net blown up, e.g. a plain net a few steps into lr 0.1) means the
+#: net is not one whose responses Fig. 7 compares (its comparison is not measurable).
+MAX_RESPONSE_STD: Final = 1e3
 #: The A < B < C steps of Table 3 (0.5 and 0.3 points of ImageNet top-1) must exceed a tenth of a point.
 MARGIN_TABLE3_ORDER: Final = 0.1
 #: Tables 7/8: the ResNet-minus-VGG detector gain (mAP points). The paper's gains are 3.2-6.0; on the

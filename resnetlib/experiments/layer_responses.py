@@ -15,13 +15,15 @@ claim, not two claims: its verdict needs both to agree (``claims.readings_claim`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 from pydantic import Field
 
 from .. import data as datasets
 from ..analysis.responses import DEFINITIONS, layer_response_stds
 from ..claims import Claim, Gate, readings_claim, statement_claim
-from ..claims.rules import MARGIN_RESPONSE_PERCENT, MIN_EPOCHS
+from ..claims.rules import MARGIN_RESPONSE_PERCENT, MAX_RESPONSE_STD, MIN_EPOCHS
 from ..train import TrainConfig, cached_fit
 from .base import Measured, Outcome, run_experiment
 from .cifar_degradation import CifarDepths
@@ -119,11 +121,27 @@ def claims_from(params: Params, responses: pd.DataFrame, curves: pd.DataFrame) -
     for a, b in comparisons(params):
         nets = {net_label(*n): {"kind": n[0], "depth": n[1]} for n in (a, b)}
         gates = training_gates(params, curves, nets)
-        readings = [(d, _response_claim(params, responses, a, b, d, measurable, why, gates)) for d in DEFINITIONS]
+        readings = [(d, _response_claim(params, responses, a, b, d, measurable, why,
+                                        gates + response_gates(responses, (a, b), d))) for d in DEFINITIONS]
         claims.append(readings_claim(
             f"fig7_resnet{a[1]}_smaller_than_{b[0]}{b[1]}", f"{net_label(*a)} vs {net_label(*b)}: mean response std "
             f"smaller by (%), read as whole-tensor and per-channel std", readings))
     return claims
+
+
+def response_gates(responses: pd.DataFrame, nets: Sequence[tuple[str, int]], definition: str) -> list[Gate]:
+    """Every layer's response std of each net is finite, above 0 and below ``MAX_RESPONSE_STD``; otherwise
+    the comparison is not measurable (how well a net trained is never a notebook failure)."""
+    gates = []
+    for kind, depth in nets:
+        part = responses[(responses.kind == kind) & (responses.depth == depth) & (responses.definition == definition)]
+        bad = part[~part["std"].between(0, MAX_RESPONSE_STD, inclusive="neither")]
+        reason = "" if bad.empty else (
+            f"{net_label(kind, depth)}: {len(bad)} of {len(part)} layer responses have a std outside (0, "
+            f"{MAX_RESPONSE_STD:g}) (e.g. layer {bad.layer.iloc[0]}, seed {bad.seed.iloc[0]}: {bad['std'].iloc[0]:.3g}):"
+            " not a trained net's responses")
+        gates.append(Gate(bad.empty, reason))
+    return gates
 
 
 def _response_claim(params: Params, responses: pd.DataFrame, a: tuple[str, int], b: tuple[str, int],

@@ -64,6 +64,8 @@ def test_number_claims_compare_only_at_the_papers_scale(make_curves):
             for d in params.depths for m in ("ten_crop", "multiscale")]
     verdicts = {c.id: c.verdict for c in exp.number_claims(params, pd.DataFrame(rows))}
     assert len(verdicts) == 16 and set(verdicts.values()) == {"reproduced"}
+    top1_only = pd.DataFrame(rows).drop(columns="top5")  # class folders of fewer than 5 classes: no top-5 error
+    assert {c.id for c in exp.number_claims(params, top1_only)} == {k for k in verdicts if "top1" in k}
 
 
 def seeded_tests(ten, multi, depth=50):
