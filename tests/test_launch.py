@@ -214,3 +214,23 @@ def test_a_requeued_job_never_forces_a_retrain():
     lease = {"stale_after": 300.0, "beat": 30.0}
     requeued = job.checkpoint([{"run_dir": "r"}], True, lease)
     assert requeued.function is job and requeued.args == ([{"run_dir": "r"}], False, lease)
+
+
+@pytest.mark.slow
+def test_the_smoke_profiles_planned_runs_train_through_submitit_and_the_notebook_reuses_them(tmp_path):
+    """cifar_degradation's smoke planned runs (depth 20 only: 2 jobs, about 50 s on 2 busy cores; all 4 took
+    about 110 s) as jobs of the local executor; the notebook's ``train_all`` then trains nothing."""
+    from resnetlib.config import load_yaml, validate
+    from resnetlib.experiments import cifar_degradation
+    from resnetlib.paths import PARAMS_DIR
+
+    smoke = load_yaml(PARAMS_DIR / "cifar_degradation" / "smoke.yaml")
+    params = validate(cifar_degradation.Params, {**smoke, "depths": [20], "profile": "smoke",
+                                                 "runs_dir": str(tmp_path / "runs")})
+    done = launch(cifar_degradation.planned_runs(params), params.runs_path(), local_slurm(tmp_path),
+                  say=lambda _: None)
+    assert len(done) == 2 and [d.error for d in done] == [None, None]
+    stamps = {d.run_dir: (Path(d.run_dir) / "summary.json").stat().st_mtime_ns for d in done}
+    curves = cifar_degradation.train_all(params)
+    assert set(curves.run_dir.astype(str)) == set(stamps)
+    assert stamps == {d: (Path(d) / "summary.json").stat().st_mtime_ns for d in stamps}  # reused, not retrained
