@@ -132,6 +132,17 @@ def test_plan_packs_one_gpu_runs_and_estimates_hours(tmp_path):
     assert "warning: " in text and f"{len(jobs)} job(s)" in text
 
 
+def test_plan_works_on_a_login_node_without_the_runs_device(tmp_path, monkeypatch):
+    """device: cuda where torch sees none: launch refuses in one line, the plan still lists every run once."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    configs = [tiny(seed).model_copy(update={"device": "cuda"}) for seed in (0, 1, 0)]
+    jobs = plan(configs, tmp_path, SlurmLauncher())
+    assert [j.name.split("-unresolved-")[0] for j in jobs] == ["cifar_resnet8-s0", "cifar_resnet8-s1"]
+    assert all(j.gpus == 1 for j in jobs)
+    with pytest.raises(ConfigError, match="cannot name the run folders here .*srun --gres=gpu:1"):
+        launch(configs, tmp_path, SlurmLauncher())
+
+
 def test_job_parameters_and_the_torchrun_command_of_a_multi_gpu_run(tmp_path):
     folder_run = TrainConfig.model_validate({"model": {"name": "resnet18"}, "device": "cuda",
                                              "data": {"name": "imagefolder", "root": "/data/imagenet"}})
@@ -233,4 +244,4 @@ def test_the_smoke_profiles_planned_runs_train_through_submitit_and_the_notebook
     stamps = {d.run_dir: (Path(d.run_dir) / "summary.json").stat().st_mtime_ns for d in done}
     curves = cifar_degradation.train_all(params)
     assert set(curves.run_dir.astype(str)) == set(stamps)
-    assert stamps == {d: (Path(d) / "summary.json").stat().st_mtime_ns for d in stamps}  # reused, not retrained
+    assert stamps == {d: (Path(d) / "summary.json").stat().st_mtime_ns for d in stamps}  # reused, not trained

@@ -72,8 +72,31 @@ def launch(configs: Iterable[Any], runs_dir: str | Path, launcher: Launcher, *, 
 
 def plan(configs: Iterable[Any], runs_dir: str | Path, launcher: SlurmLauncher,
          images_per_second: float | dict[str, float] | None = None) -> list[PlannedJob]:
-    """The jobs ``launch`` would submit (nothing is submitted); print them with ``format_plan``."""
-    return plan_jobs(planned_runs(configs, runs_dir), launcher.resources, images_per_second)
+    """The jobs ``launch`` would submit (nothing is submitted); print them with ``format_plan``. Works on a
+    login node without the runs' device too: the runs are then deduplicated by configuration and named
+    ``<model>-s<seed>-unresolved-<hash>`` (the folder key needs the device kind, see ``train.runs.run_key``)."""
+    configs = list(configs)
+    try:
+        runs = planned_runs(configs, runs_dir)
+    except ConfigError:
+        runs = _unresolved_runs(configs, runs_dir)
+    return plan_jobs(runs, launcher.resources, images_per_second)
+
+
+def _unresolved_runs(configs: Iterable[Any], runs_dir: str | Path) -> list[tuple[Path, Any]]:
+    """``unique_runs`` where the device cannot be resolved: one entry per distinct result-changing config."""
+    import hashlib
+    import json
+
+    from ..train.runs import PRESENTATION_ONLY
+
+    seen: dict[str, tuple[Path, Any]] = {}
+    for config in configs:
+        text = json.dumps(config.model_dump(mode="json", exclude=set(PRESENTATION_ONLY)), sort_keys=True)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+        name = f"{config.model.name}-s{config.seed}-unresolved-{digest}"
+        seen.setdefault(digest, (Path(runs_dir) / name, config))
+    return list(seen.values())
 
 
 # --------------------------------------------------------------------------------------------- CLI
