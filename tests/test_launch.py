@@ -202,11 +202,12 @@ def test_a_killed_job_is_resubmitted_and_resumes_to_bit_identical_weights(tmp_pa
     launcher = local_slurm(tmp_path, max_resubmissions=1)
     from resnetlib.launchers.slurm import submit_and_wait
 
-    done = submit_and_wait([(run_dir, config)], runs_dir, launcher, say=lines.append,
-                           on_poll=kill_after_first_checkpoints)
+    done = submit_and_wait([(run_dir, config)], runs_dir, launcher, force=True, say=lines.append,
+                           on_poll=kill_after_first_checkpoints)  # force: the first job only
     assert killed and 8 <= killed[0] < 40, "the job finished before it could be killed"
     assert done[0].error is None, done[0].error
     assert any("failed (job " in line and "resubmitting (1/1)" in line for line in lines), lines
+    assert not list(runs_dir.glob("*.replaced-*"))  # the resubmission did not force: it kept the checkpoint
     final = load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"]
     expected = load_checkpoint(reference.run_dir / "checkpoints" / "last.pt")["model"]
     assert final.keys() == expected.keys()

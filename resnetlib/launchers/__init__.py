@@ -74,7 +74,7 @@ def plan(configs: Iterable[Any], runs_dir: str | Path, launcher: SlurmLauncher,
          images_per_second: float | dict[str, float] | None = None) -> list[PlannedJob]:
     """The jobs ``launch`` would submit (nothing is submitted); print them with ``format_plan``. Works on a
     login node without the runs' device too: the runs are then deduplicated by configuration and named
-    ``<model>-s<seed>-unresolved-<hash>`` (the folder key needs the device kind, see ``train.runs.run_key``)."""
+    ``<model>-s<seed>-unresolved-<hash>`` (the folder key needs the device kind: ``train.runs.run_key``)."""
     configs = list(configs)
     try:
         runs = planned_runs(configs, runs_dir)

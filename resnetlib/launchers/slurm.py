@@ -278,7 +278,7 @@ def train_planned(spec: dict[str, Any], force: bool, lease: dict[str, float]) ->
     try:
         config = TrainConfig.model_validate(spec["config"])
         run_dir = run_dir_for(config, spec["runs_dir"])
-        if run_dir != Path(spec["run_dir"]):
+        if run_dir.name != Path(spec["run_dir"]).name:
             raise PlanMismatchError(
                 f"this job's run folder is {run_dir.name}, the launcher planned {Path(spec['run_dir']).name}"
                 ": "
@@ -327,8 +327,10 @@ RUNNING_STATES = ("RUNNING", "COMPLETING")
 
 def _specs(group: Sequence[tuple[Path, Any]], runs_dir: Path,
            resources: SlurmResources) -> list[dict[str, Any]]:
-    """What the job needs to know of each of its runs (plain data: it is pickled to the job)."""
-    return [{"run_dir": str(run_dir), "config": config.model_dump(mode="json"), "runs_dir": str(runs_dir),
+    """What the job needs to know of each of its runs (plain data: it is pickled to the job; absolute paths:
+    the job may start in another folder)."""
+    return [{"run_dir": str(run_dir.resolve()), "config": config.model_dump(mode="json"),
+             "runs_dir": str(runs_dir.resolve()),
              "gpus": gpus_for(config, resources), "cpus": resources.cpus_per_task, "packed": len(group)}
             for run_dir, config in group]
 
@@ -421,8 +423,8 @@ def _collect(job: Any, group: list[tuple[Path, Any]]) -> list[tuple[Path, Any, Q
     if exc is not None:
         reason = _failure(job, exc)
         return [(d, c, QueuedRun(str(d), 0.0, reason)) for d, c in group]
-    results = {r.run_dir: r for r in job.result()}
-    return [(d, c, results[str(d)]) for d, c in group]
+    results = {Path(r.run_dir).name: r for r in job.result()}
+    return [(d, c, results[Path(d).name]) for d, c in group]
 
 
 def _settle(track: _Tracker, run_dir: Path, config: Any, outcome: QueuedRun, resources: SlurmResources,
