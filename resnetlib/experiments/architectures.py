@@ -14,6 +14,7 @@ from pydantic import Field
 from .. import models, paper
 from ..analysis import count_macs, count_params, count_weighted_layers
 from .base import Claim, ExperimentParams, Measured, Outcome, number_claim, run_experiment
+from .declaration import Experiment
 
 MACS_TOLERANCE = 0.03  # relative; Table 1 prints 2-3 significant digits
 
@@ -94,4 +95,9 @@ def claims_from(table: pd.DataFrame) -> list[Claim]:
 
 
 def run(params: Params) -> Outcome:
-    return run_experiment(params, measure, lambda p, m: claims_from(m.tables["architectures"]))
+    return run_experiment(params, measure, EXPERIMENT.claims)
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure,
+                        claims=lambda p, m: claims_from(m.tables["architectures"]))

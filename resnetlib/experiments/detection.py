@@ -56,6 +56,7 @@ from ..devices import resolve_device
 from ..localization.model import build_localizer
 from ..train.loop import seed_everything
 from .base import Claim, ExperimentParams, Measured, Outcome, number_claim, run_experiment, statement_claim
+from .declaration import Experiment
 
 __all__ = [
     "CLAIM_MARGIN",
@@ -667,4 +668,8 @@ def claims(params: Params, measured: Measured) -> list[Claim]:
 
 def run(params: Params) -> Outcome:
     """Train every backbone at equal budget, evaluate, write results.json, curves.csv, detections.json."""
-    return run_experiment(params, measure, claims)
+    return run_experiment(params, measure, EXPERIMENT.claims)
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure, claims=claims)

@@ -40,6 +40,7 @@ from ..devices import resolve_device
 from . import detection
 from .base import Claim, Measured, Outcome, run_experiment, statement_claim
 from .fine_tuning import FineTuningParams, pretrained_backbone
+from .declaration import Experiment
 
 __all__ = ["DETECTORS", "MIN_BASELINE_MAP50", "STEPS", "VARIANTS", "Params", "claims", "measure", "run"]
 
@@ -289,4 +290,8 @@ def claims(params: Params, measured: Measured) -> list[Claim]:
 
 def run(params: Params) -> Outcome:
     """Train the detectors, test every variant, write results.json, metrics.csv, gains.csv, curves.csv."""
-    return run_experiment(params, measure, claims)
+    return run_experiment(params, measure, EXPERIMENT.claims)
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure, claims=claims)

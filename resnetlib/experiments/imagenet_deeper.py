@@ -60,6 +60,7 @@ from .training import (
     trained_enough,
     training_gates,
 )
+from .declaration import Experiment
 
 #: Table 3/4 numbers are single models; a re-implementation lands within about a point of top-1 error.
 TOLERANCE = 1.0
@@ -322,7 +323,7 @@ def claims(params: Params, measured: Measured) -> list[Claim]:
 
 
 def run(params: Params) -> Outcome:
-    return run_experiment(params, measure, claims)
+    return run_experiment(params, measure, EXPERIMENT.claims)
 
 
 def paper_top1(depths: list[int]) -> pd.DataFrame:
@@ -330,3 +331,7 @@ def paper_top1(depths: list[int]) -> pd.DataFrame:
     rows = [{"net": net_label("resnet", d), "method": m, "top1": paper_error(d, m, "top1")}
             for d in depths for m in ("ten_crop", "multiscale") if paper_error(d, m, "top1") is not None]
     return pd.DataFrame(rows, columns=["net", "method", "top1"])
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure, claims=claims, planned_runs=planned_runs)

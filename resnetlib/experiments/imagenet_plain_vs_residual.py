@@ -30,6 +30,7 @@ from .training import (
     train,
     train_config,
 )
+from .declaration import Experiment
 
 #: Table 2 is single-model 10-crop top-1 error; a re-implementation lands within about a point.
 TABLE2_TOLERANCE = 1.0
@@ -97,4 +98,9 @@ def claims_from(params: Params, curves: pd.DataFrame) -> list[Claim]:
 
 
 def run(params: Params) -> Outcome:
-    return run_experiment(params, measure, lambda p, m: claims_from(p, m.tables["curves"]))
+    return run_experiment(params, measure, EXPERIMENT.claims)
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure, planned_runs=planned_runs,
+                        claims=lambda p, m: claims_from(p, m.tables["curves"]))

@@ -32,6 +32,7 @@ from .training import (
     train_config,
     training_gates,
 )
+from .declaration import Experiment
 
 #: A claimed difference in mean response std must exceed this many percent to count.
 MARGIN_PERCENT = 5.0
@@ -138,4 +139,9 @@ def _response_claim(responses: pd.DataFrame, a: tuple[str, int], b: tuple[str, i
 
 
 def run(params: Params) -> Outcome:
-    return run_experiment(params, measure, lambda p, m: claims_from(p, m.scratch["per_seed"], m.scratch["curves"]))
+    return run_experiment(params, measure, EXPERIMENT.claims)
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure, planned_runs=planned_runs,
+                        claims=lambda p, m: claims_from(p, m.scratch["per_seed"], m.scratch["curves"]))

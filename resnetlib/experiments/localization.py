@@ -32,6 +32,7 @@ from ..localization.evaluate import localization_errors
 from . import detection
 from .base import Claim, Measured, Outcome, number_claim, run_experiment
 from .fine_tuning import FineTuningParams, pretrained_backbone
+from .declaration import Experiment
 
 __all__ = ["SMOKE_TRAIN", "Params", "claims", "measure", "run"]
 
@@ -140,4 +141,8 @@ def claims(params: Params, measured: Measured) -> list[Claim]:
 
 def run(params: Params) -> Outcome:
     """Fine-tune the localizer per seed, score it, write results.json, errors.csv, curves.csv."""
-    return run_experiment(params, measure, claims)
+    return run_experiment(params, measure, EXPERIMENT.claims)
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure, claims=claims)

@@ -252,6 +252,11 @@ def _meta(profile: str, env: Mapping[str, Any], generated: datetime, items: Sequ
     ]
 
 
+def _override_lines(overrides: Mapping[str, Sequence[str]]) -> list[str]:
+    """``--set`` items as the header shows them: ``KEY=VALUE (experiments it was applied to)``."""
+    return [f"{item} ({', '.join(names)})" for item, names in overrides.items()]
+
+
 def _total_wall(items: Sequence[Mapping[str, Any]]) -> float:
     return sum(float(o.get("wall_seconds") or 0.0) for o in items if not o.get("carried_over"))
 
@@ -319,6 +324,7 @@ def build_index(
     environment: Mapping[str, Any] | None = None,
     generated: datetime | None = None,
     queue_seconds: float = 0.0,
+    overrides: Mapping[str, Sequence[str]] | None = None,
 ) -> Path:
     """Write ``reports_dir/<profile>/index.html`` and ``index.json`` for ``outcomes``; returns the HTML path.
 
@@ -326,6 +332,8 @@ def build_index(
     ``Outcome`` objects (or their dicts), in the order their sections should appear. ``profile`` defaults
     to the outcomes' profile; ``environment`` to :func:`collect_environment`. ``queue_seconds``: the time
     the run queue (``reproduce --jobs N``) trained before the notebooks ran, counted in the total.
+    ``overrides``: ``{--set item: [experiments it was applied to]}``, shown in the header (the params files
+    alone do not say what ran).
     """
     items = [_as_dict(o) for o in outcomes]
     profile = _resolve_profile(items, profile)
@@ -343,6 +351,7 @@ def build_index(
         "environment": env,
         "total_wall_seconds": round(_total_wall(items) + queue_seconds, 1),
         "run_queue_seconds": round(queue_seconds, 1),
+        "overrides": {item: list(names) for item, names in (overrides or {}).items()},
         "counts": counts,
         "counts_by_kind": by_kind,
         "headline": dict(headline(by_kind)),
@@ -354,6 +363,6 @@ def build_index(
     summary["forest"] = _write_forest(records, profile_dir)
     page = _render_page(profile=profile, meta=_meta(profile, env, generated, items, queue_seconds), counts=counts,
                         sections=sections, verdict_order=VERDICT_ORDER, headline=headline(by_kind),
-                        forest=summary["forest"])
+                        forest=summary["forest"], overrides=_override_lines(summary["overrides"]))
     write_atomic(profile_dir / "index.json", json.dumps(summary, indent=2, default=str))
     return write_atomic(profile_dir / "index.html", page)
