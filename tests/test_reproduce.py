@@ -330,3 +330,42 @@ def test_main_exits_nonzero_when_a_notebook_fails(tmp_path, monkeypatch):
         ["--profile", "cpu", "--reports-dir", str(tmp_path / "reports")])
     assert reproduce.main(args) == 1
     assert (tmp_path / "reports" / "cpu" / "alpha.failed.html").is_file()
+
+
+# ------------------------------------------------------------------------------------ --set, --data, --plan
+def test_set_is_recorded_in_results_and_the_index_header(tmp_path):
+    kw = make_repo(tmp_path, {"alpha": "n: 2\n"})
+    (alpha,) = reproduce.run_profile("cpu", set_items=["n=5"], **kw)
+    assert alpha.ok and alpha.overrides == ["n=5"]
+    results = json.loads((tmp_path / "reports" / "cpu" / "alpha" / "results.json").read_text())
+    assert results["claims"][0]["ours"] == 5.0 and results["overrides"] == ["n=5"]
+    index = tmp_path / "reports" / "cpu" / "index"
+    assert json.loads(index.with_suffix(".json").read_text())["overrides"] == {"n=5": ["alpha"]}
+    assert "<code>n=5 (alpha)</code>" in index.with_suffix(".html").read_text()
+
+
+def _cli(tmp_path, monkeypatch, kw, experiment_for=None):
+    monkeypatch.setattr(profile, "NOTEBOOKS_DIR", kw["notebooks_dir"])
+    monkeypatch.setattr(profile, "PARAMS_DIR", kw["params_dir"])
+    monkeypatch.setattr(profile, "default_experiment", experiment_for or kw["experiment_for"])
+    return reproduce.add_arguments(argparse.ArgumentParser())
+
+
+def test_a_missing_data_root_stops_the_run_before_anything_runs(tmp_path, monkeypatch, capsys):
+    kw = make_repo(tmp_path, {"alpha": "n: 2\n", "beta": "n: 3\n"})
+    reads_cifar = lambda name: Experiment(params=TinyParams, data_set=lambda p: "cifar10")  # noqa: E731
+    parser = _cli(tmp_path, monkeypatch, kw, reads_cifar)
+    args = parser.parse_args(["--data", f"cifar10={tmp_path / 'none'}", "--reports-dir", str(tmp_path / "r")])
+    assert reproduce.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "CIFAR-10 not found" in err and "(alpha, beta read it)" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_plan_prints_and_runs_nothing(tmp_path, monkeypatch, capsys):
+    kw = make_repo(tmp_path, {"alpha": "n: 2\n"})
+    parser = _cli(tmp_path, monkeypatch, kw)
+    assert reproduce.main(parser.parse_args(["--plan", "--set", "n=4", "--jobs", "auto"])) == 0
+    out = capsys.readouterr().out
+    assert "plan: profile 'cpu', 1 experiment(s)" in out and "alpha  [no data set on disk]  --set n=4" in out
+    assert not (tmp_path / "reports").exists()

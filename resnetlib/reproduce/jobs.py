@@ -34,10 +34,10 @@ def _packing_rows(data: Any) -> list[dict[str, Any]]:
     return []
 
 
-def packing_factor(results_dir: Path = RESULTS_DIR) -> tuple[int, str]:
+def packing_factor(results_dir: Path | None = None) -> tuple[int, str]:
     """(processes per card, where that number comes from): the smallest N whose total images/s no larger N
     beats by ``MIN_GAIN``; 1 when no device check is committed."""
-    for path in sorted(results_dir.glob("device_check*.json")):
+    for path in sorted((results_dir or RESULTS_DIR).glob("device_check*.json")):
         try:
             rows = _packing_rows(json.loads(path.read_text()))
         except (OSError, ValueError):

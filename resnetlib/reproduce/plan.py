@@ -66,6 +66,7 @@ class Plan:
     disk: dict[Path, int]  # checkpoint bytes of each run folder
     device_note: str
     timing_note: str
+    device_type: str  # where the estimate was timed: cpu or cuda
     not_planned: list[str]  # experiments that train inside their notebooks (not estimated)
     unlisted: dict[str, str]  # experiments whose runs could not be listed, and why (missing data)
 
@@ -143,8 +144,8 @@ def _device(runs: list[PlannedRun]) -> tuple[Any, str]:
 
 
 def _estimate(runs: list[PlannedRun], timer: Callable[[Any, tuple, Any], float]
-              ) -> tuple[dict[Path, float], dict[Path, int], str, str]:
-    """Seconds and checkpoint bytes per run folder; the device note and what was timed."""
+              ) -> tuple[dict[Path, float], dict[Path, int], str, str, str]:
+    """Seconds and checkpoint bytes per run folder; the device timed on, its note and what was timed."""
     device, device_note = _device(runs)
     nets: dict[tuple, tuple[float, int]] = {}  # (net, shape, classes) -> (multiply-adds, parameters)
     for r in runs:
@@ -168,7 +169,7 @@ def _estimate(runs: list[PlannedRun], timer: Callable[[Any, tuple, Any], float]
         seconds[run_dir] = per_image * (c.optim.iterations * c.optim.batch_size + evals * test / 3)
         disk[run_dir] = params * CHECKPOINT_BYTES_PER_PARAM
     note = f"timed {', '.join(timed)} for {TIMING_SECONDS:g} s each; other nets scaled by their multiply-adds"
-    return seconds, disk, device_note, note
+    return seconds, disk, device.type, device_note, note
 
 
 def _run_dir(config: Any, runs_dir: Path) -> Path:
@@ -199,8 +200,9 @@ def make_plan(profile: Profile, timer: Callable[[Any, tuple, Any], float] = _tim
             if run_dir not in seen:
                 seen.add(run_dir)
                 runs.append(PlannedRun(name, config, run_dir, (run_dir / "summary.json").is_file()))
-    seconds, disk, device_note, timing_note = _estimate(runs, timer) if runs else ({}, {}, "", "")
-    return Plan(profile, runs, seconds, disk, device_note, timing_note,
+    seconds, disk, device_type, device_note, timing_note = (
+        _estimate(runs, timer) if runs else ({}, {}, "cpu", "", ""))
+    return Plan(profile, runs, seconds, disk, device_note, timing_note, device_type,
                 [n for n in profile.params if n not in planned and n not in unlisted], unlisted)
 
 
@@ -260,7 +262,11 @@ def plan_text(plan: Plan, jobs: int = 1, jobs_note: str = "") -> str:
         lines += _experiment_lines(plan, name)
     todo = [r for r in plan.runs if not r.cached]
     total = sum(plan.seconds[r.run_dir] for r in todo)
-    parallel = f", ~{_duration(total / jobs)} with {jobs} jobs at once ({jobs_note})" if jobs > 1 else ""
+    parallel = ""
+    if jobs > 1 and plan.device_type == "cuda":
+        parallel = f", ~{_duration(total / jobs)} with {jobs} jobs sharing the card ({jobs_note})"
+    elif jobs > 1:
+        parallel = f"; --jobs {jobs} ({jobs_note}) shares the same cores: a few % faster"
     lines.append(f"total: {len(plan.runs)} distinct run(s), {len(plan.runs) - len(todo)} cached; "
                  f"~{_duration(total)} of training one at a time{parallel}; checkpoints "
                  f"~{_size(sum(plan.disk.values()))}")
