@@ -28,7 +28,7 @@ __all__ = ["DATA_SETS", "ENV_VAR", "DataSet", "data_root_problems", "parse_data_
 ENV_VAR = "RESNETLIB_DATA_ROOTS"
 
 
-def _cifar10(root: Path) -> str | None:
+def _cifar10(root: Path | None) -> str | None:
     from ..data.cifar10 import FILES, cifar10_folder
 
     folder = cifar10_folder(root)
@@ -36,22 +36,32 @@ def _cifar10(root: Path) -> str | None:
     return f"{folder} lacks {', '.join(missing)}" if missing else None
 
 
-def _fashion_mnist(root: Path) -> str | None:
-    from ..data.fashion_mnist import find_fashion_mnist
+def _fashion_mnist(root: Path | None) -> str | None:
+    """Fashion-MNIST is searched for as its loader does (with no root: $RESNETLIB_DATA, ./data and the
+    system's data sets, e.g. Debian's /usr/share/datasets/fashion-mnist)."""
+    from ..data.fashion_mnist import candidate_folders, find_fashion_mnist
 
-    return None if find_fashion_mnist(root) else f"no *-ubyte.gz files of Fashion-MNIST in or below {root}"
+    if find_fashion_mnist(root):
+        return None
+    return f"no *-ubyte.gz files of Fashion-MNIST in {', '.join(map(str, candidate_folders(root)))}"
 
 
-def _entries(*paths: str) -> Callable[[Path], str | None]:
+def _entries(*paths: str) -> Callable[[Path | None], str | None]:
     """A layout check: every one of ``paths`` exists below the root."""
-    def check(root: Path) -> str | None:
+    def check(root: Path | None) -> str | None:
+        from ..data.common import resolve_root
+
+        root = resolve_root(root)
         missing = [p for p in paths if not (root / p).exists()]
         return f"{root} lacks {', '.join(missing)}" if missing else None
     return check
 
 
-def _voc(root: Path) -> str | None:
+def _voc(root: Path | None) -> str | None:
     """VOC is read from ``ROOT/VOCdevkit/VOC2007``, ``ROOT/VOC2007`` or ROOT itself (resnetlib.detection.data)."""
+    from ..data.common import resolve_root
+
+    root = resolve_root(root)
     for folder in (root / "VOCdevkit" / "VOC2007", root / "VOC2007", root):
         if (folder / "Annotations").is_dir():
             return None
@@ -65,7 +75,7 @@ class DataSet:
     key: str
     label: str
     layout: str
-    check: Callable[[Path], str | None]
+    check: Callable[[Path | None], str | None]  # None: the loader's default search path
 
 
 DATA_SETS: dict[str, DataSet] = {d.key: d for d in (
@@ -107,17 +117,17 @@ def data_root_problems(needs: Mapping[str, tuple[str | None, str]]) -> list[str]
     """One line per data root that does not hold its data set, naming the experiments that read it there.
 
     ``needs``: ``{experiment: (data set key or None, data_root as the experiment will get it)}``; an empty
-    root is the data module's default search path (``$RESNETLIB_DATA`` or ``<repo>/data``)."""
-    from ..data.common import resolve_root
-
-    readers: dict[tuple[str, Path], list[str]] = {}
+    root is the loader's default search path (``$RESNETLIB_DATA`` or ``<repo>/data``; for Fashion-MNIST also
+    the system's data sets)."""
+    readers: dict[tuple[str, str], list[str]] = {}
     for name, (key, root) in needs.items():
         if key is not None:
-            readers.setdefault((key, resolve_root(root)), []).append(name)
+            readers.setdefault((key, str(root or "")), []).append(name)
     problems = []
     for (key, root), names in readers.items():
         data_set = DATA_SETS[key]
-        problem = f"{root} does not exist" if not root.exists() else data_set.check(root)
+        given = Path(root).expanduser() if root else None
+        problem = f"{given} does not exist" if given and not given.exists() else data_set.check(given)
         if problem:
             problems.append(f"{data_set.label} not found: {problem} ({', '.join(names)} read it); pass "
                             f"--data {key}=DIR naming {data_set.layout}")

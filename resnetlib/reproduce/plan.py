@@ -30,6 +30,8 @@ CLASSES = {"cifar10": 10, "fashion_mnist": 10, "synthetic": 10, "imagefolder": 1
 TEST_IMAGES = {"cifar10": 10_000, "fashion_mnist": 10_000, "synthetic": 128, "imagefolder": 50_000}
 #: Seconds of timing per input size (after one warm-up step).
 TIMING_SECONDS = 0.4
+#: Image side from which multiply-adds are counted on the meta device (see ``_macs_and_params``).
+META_FROM_SIDE = 128
 #: Bytes per parameter on disk: last.pt and previous-last.pt, each weights + SGD momentum in fp32.
 CHECKPOINT_BYTES_PER_PARAM = 2 * 2 * 4
 
@@ -42,6 +44,7 @@ class PlannedRun:
     config: Any
     run_dir: Path
     cached: bool
+    test_images: int  # images of one evaluation (an exported stand-in's configuration no longer says)
 
     def shape(self) -> tuple[int, int, int]:
         """(channels, height, width) of a training image."""
@@ -73,15 +76,17 @@ class Plan:
 
 def _macs_and_params(config: Any, shape: tuple[int, int, int]) -> tuple[float, int]:
     """Multiply-adds of one forward pass of one image through ``config``'s convolutions and linear layers
-    (output elements x inputs per output, from forward hooks during one no-grad pass of one image; the meta
-    device would avoid the arithmetic but builds 1202-layer nets slower than the CPU does), and the
-    net's parameters."""
+    (output elements x inputs per output, from forward hooks during one no-grad pass of one image), and the
+    net's parameters. Large images go through the meta device (no weights, no arithmetic); small ones
+    through the CPU, which builds a 1202-layer net faster than the meta device's dispatch does."""
     import torch
 
     from .. import models
 
     classes = CLASSES.get(config.data.name, 10)
-    net = models.build(config.model.name, **config.model.build_options(classes, shape[0])).eval()
+    device = torch.device("meta" if shape[1] >= META_FROM_SIDE else "cpu")
+    with device:
+        net = models.build(config.model.name, **config.model.build_options(classes, shape[0])).eval()
     macs = [0]
 
     def count(module: torch.nn.Module, _inputs: Any, output: torch.Tensor) -> None:
@@ -92,7 +97,7 @@ def _macs_and_params(config: Any, shape: tuple[int, int, int]) -> tuple[float, i
         if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
             module.register_forward_hook(count)
     with torch.no_grad():
-        net(torch.zeros(1, *shape))
+        net(torch.zeros(1, *shape, device=device))
     return float(macs[0]), sum(p.numel() for p in net.parameters())
 
 
@@ -130,6 +135,13 @@ def _time_net(config: Any, shape: tuple[int, int, int], device: Any) -> float:
     return steps * batch / (time.perf_counter() - start)
 
 
+def _threads() -> str:
+    import torch
+
+    n = torch.get_num_threads()
+    return f"{n} thread{'s' if n != 1 else ''}"
+
+
 def _device(runs: list[PlannedRun]) -> tuple[Any, str]:
     """The device to time on, and a note: the runs' device, or this machine's CPU where it lacks it."""
     import torch
@@ -137,10 +149,10 @@ def _device(runs: list[PlannedRun]) -> tuple[Any, str]:
     wanted = {str(r.config.device) for r in runs} or {"auto"}
     if any(w.startswith("cuda") for w in wanted) and not torch.cuda.is_available():
         return torch.device("cpu"), ("the params ask for CUDA, which this machine lacks: estimated for this "
-                                     f"machine's CPU ({torch.get_num_threads()} threads)")
+                                     f"machine's CPU ({_threads()})")
     if any(w.startswith("cuda") or w == "auto" for w in wanted) and torch.cuda.is_available():
         return torch.device("cuda"), f"estimated for {torch.cuda.get_device_name()}"
-    return torch.device("cpu"), f"estimated for this machine's CPU ({torch.get_num_threads()} threads)"
+    return torch.device("cpu"), f"estimated for this machine's CPU ({_threads()})"
 
 
 def _estimate(runs: list[PlannedRun], timer: Callable[[Any, tuple, Any], float]
@@ -165,7 +177,7 @@ def _estimate(runs: list[PlannedRun], timer: Callable[[Any, tuple, Any], float]
         c, d = run.config, run.config.data
         per_image = macs / rate[(run.shape(), c.amp, c.channels_last)]
         evals = c.optim.iterations // max(1, c.eval_every) + 1
-        test = (getattr(d, "test_size", None) or TEST_IMAGES.get(d.name, 10_000)) * (10 if getattr(d, "ten_crop", False) else 1)
+        test = run.test_images * (10 if getattr(d, "ten_crop", False) else 1)
         seconds[run_dir] = per_image * (c.optim.iterations * c.optim.batch_size + evals * test / 3)
         disk[run_dir] = params * CHECKPOINT_BYTES_PER_PARAM
     note = f"timed {', '.join(timed)} for {TIMING_SECONDS:g} s each; other nets scaled by their multiply-adds"
@@ -186,6 +198,16 @@ def _run_dir(config: Any, runs_dir: Path) -> Path:
         return runs_dir / f"{config.model.name}-s{config.seed}-not-on-this-machine-{digest}"
 
 
+def _test_images(config: Any, params: Any) -> int:
+    """Images of one evaluation: the run's ``test_size``, else the experiment's (class folders exported
+    from a stand-in hold exactly that many, and the run's configuration then says None), else the whole
+    test set."""
+    train = getattr(params, "train", None)
+    data = train.get("data", {}) if isinstance(train, dict) else {}
+    given = getattr(config.data, "test_size", None) or (data.get("test_size") if isinstance(data, dict) else None)
+    return int(given or TEST_IMAGES.get(config.data.name, 10_000))
+
+
 def make_plan(profile: Profile, timer: Callable[[Any, tuple, Any], float] = _time_net) -> Plan:
     """The plan of a loaded profile: its declared runs (each distinct run folder once), cached or not,
     with the estimate (``timer``: images/s of a config at a shape on a device; tests pass a fake)."""
@@ -199,7 +221,8 @@ def make_plan(profile: Profile, timer: Callable[[Any, tuple, Any], float] = _tim
             run_dir = _run_dir(config, Path(runs_dir))
             if run_dir not in seen:
                 seen.add(run_dir)
-                runs.append(PlannedRun(name, config, run_dir, (run_dir / "summary.json").is_file()))
+                runs.append(PlannedRun(name, config, run_dir, (run_dir / "summary.json").is_file(),
+                                       _test_images(config, profile.params[name])))
     seconds, disk, device_type, device_note, timing_note = (
         _estimate(runs, timer) if runs else ({}, {}, "cpu", "", ""))
     return Plan(profile, runs, seconds, disk, device_note, timing_note, device_type,

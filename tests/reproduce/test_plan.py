@@ -45,3 +45,6 @@ def test_multiply_adds_match_the_paper():
     config = TrainConfig.model_validate({"model": {"name": "cifar_resnet110"}, "data": {"name": "cifar10"}})
     macs, params = _macs_and_params(config, (3, 32, 32))
     assert round(macs / 1e6) == 253 and round(params / 1e6, 1) == 1.7  # Table 6: 1.7M parameters
+    config = TrainConfig.model_validate({"model": {"name": "resnet50"}, "data": {"name": "imagefolder", "root": "/x"}})
+    macs, params = _macs_and_params(config, (3, 224, 224))  # counted on the meta device
+    assert round(macs / 1e8) == 39 and round(params / 1e6, 1) == 25.6  # Table 1: 3.8e9 FLOPs
