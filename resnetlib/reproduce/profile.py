@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -63,6 +64,7 @@ EVERY_NOTEBOOK_PROFILE = "smoke"
 RUNNER_PARAMETERS = ("profile", "output_dir")
 KERNEL_NAME = "python3"
 
+#: Gives an experiment's declaration by name (``default_experiment``; tests pass their own).
 ExperimentFor = Callable[[str], Experiment]
 
 
@@ -178,14 +180,10 @@ def _runner_key_problems(name: str, profile: str, data: dict[str, Any], nb_param
     return errors
 
 
-def _validated(name: str, profile: str, data: dict[str, Any], nb_params: dict[str, Any], shown: str,
-               experiment_for: ExperimentFor, force: bool) -> tuple[Any, list[str]]:
+def _validated(model: type, profile: str, data: dict[str, Any], nb_params: dict[str, Any], shown: str,
+               force: bool) -> tuple[Any, list[str]]:
     """The experiment's typed ``Params`` from ``data``, or what it rejects (types, ranges, keys the notebook has
     but Params lacks); keys unknown to the notebook are reported by :func:`_unknown_keys`."""
-    try:
-        model = experiment_for(name).params
-    except Exception as exc:
-        return None, [f"experiment '{name}': cannot load its declaration: {type(exc).__name__}: {exc}"]
     candidate = {k: v for k, v in data.items() if k in nb_params and k != "output_dir"}
     candidate["profile"] = profile
     if force:
@@ -212,11 +210,11 @@ def _read_one(name: str, profile: str, notebook: Path, params_path: Path
 
 
 def _check_one(name: str, profile: str, data: dict[str, Any], nb_params: dict[str, Any], shown: str,
-               notebook: Path, experiment_for: ExperimentFor, force: bool) -> tuple[Any, list[str]]:
+               notebook: Path, model: type, force: bool) -> tuple[Any, list[str]]:
     """The validated ``Params`` of one experiment's parameters (file + ``--set``), or every problem found."""
     errors = _runner_key_problems(name, profile, data, nb_params, shown, notebook, force)
     errors += _unknown_keys(data, nb_params, shown, notebook)
-    params, model_errors = _validated(name, profile, data, nb_params, shown, experiment_for, force)
+    params, model_errors = _validated(model, profile, data, nb_params, shown, force)
     errors += model_errors
     return (None if errors else params), errors
 
@@ -272,6 +270,33 @@ def _data_needs(profile: Profile) -> dict[str, tuple[str | None, str]]:
             for name, params in profile.params.items()}
 
 
+def _read_all(profile: str, selected: list[str], notebooks_dir: Path, params_dir: str | Path | None
+              ) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """``{experiment: (its params file's values, its notebook's parameters)}``; every problem at once."""
+    read, problems = {}, []
+    for name in selected:
+        got, errors = _read_one(name, profile, notebooks_dir / f"{name}.ipynb",
+                                params_file_for(name, profile, params_dir))
+        if errors:
+            problems.append(_problem_block(name, errors))
+        else:
+            read[name] = got
+    _raise_problems(profile, problems)
+    return read
+
+
+def _declarations(profile: str, names: Iterable[str], experiment_for: ExperimentFor) -> dict[str, Experiment]:
+    """Each experiment's declaration (``EXPERIMENT``); every module that lacks one at once."""
+    found, problems = {}, []
+    for name in names:
+        try:
+            found[name] = experiment_for(name)
+        except Exception as exc:
+            problems.append(_problem_block(name, [f"cannot load its declaration: {type(exc).__name__}: {exc}"]))
+    _raise_problems(profile, problems)
+    return found
+
+
 def load_profile(
     profile: str,
     only: Iterable[str] | None = None,
@@ -292,46 +317,32 @@ def load_profile(
     hold their data set are returned in ``data_problems`` (the caller refuses to run; ``--plan`` shows them).
     """
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else NOTEBOOKS_DIR
-    experiment_for = experiment_for or default_experiment
     experiments = discover_experiments(notebooks_dir)
     if not experiments:
         raise ConfigError(f"no notebooks found in {display_path(notebooks_dir)}")
-    selected = _select(only, experiments, profile)
     overrides, roots = parse_set(set_items), parse_data_roots(data_items, environ)
-
-    read: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-    problems: list[str] = []
-    for name in selected:
-        got, errors = _read_one(name, profile, notebooks_dir / f"{name}.ipynb", params_file_for(name, profile, params_dir))
-        if errors:
-            problems.append(_problem_block(name, errors))
-        else:
-            read[name] = got
-    _raise_problems(profile, problems)
-    models = {}
-    for name in read:
-        try:
-            models[name] = experiment_for(name).params
-        except Exception as exc:
-            problems.append(_problem_block(name, [f"cannot load its declaration: {type(exc).__name__}: {exc}"]))
-    _raise_problems(profile, problems)
-    merged, applied = apply_overrides(overrides, models, {n: data for n, (data, _) in read.items()})
+    read = _read_all(profile, _select(only, experiments, profile), notebooks_dir, params_dir)
+    declared = _declarations(profile, read, experiment_for or default_experiment)
+    merged, applied = apply_overrides(overrides, {n: e.params for n, e in declared.items()},
+                                      {n: data for n, (data, _) in read.items()})
     set_keys = {o.key for o in overrides}
 
-    inject, validated = {}, {}
+    inject, validated, problems = {}, {}, []
     for name, (_, nb_params) in read.items():
         shown = display_path(params_file_for(name, profile, params_dir)) + (" with --set" if applied[name] else "")
-        notebook = notebooks_dir / f"{name}.ipynb"
-        params, errors = _check_one(name, profile, merged[name], nb_params, shown, notebook, experiment_for, force)
-        if params is not None:
-            data = _with_data_root(params, merged[name], experiment_for(name), roots, set_keys)
-            params, errors = _check_one(name, profile, data, nb_params, shown, notebook, experiment_for, force)
+        check = functools.partial(_check_one, name, profile, nb_params=nb_params, shown=shown,
+                                  notebook=notebooks_dir / f"{name}.ipynb", model=declared[name].params, force=force)
+        data = merged[name]
+        params, errors = check(data=data)
+        if params is not None:  # then the data root of its data set, and once more
+            data = _with_data_root(params, data, declared[name], roots, set_keys)
+            params, errors = check(data=data)
         if errors:
             problems.append(_problem_block(name, errors))
         else:
             inject[name], validated[name] = {k: v for k, v in data.items() if k != "output_dir"}, params
     _raise_problems(profile, problems)
-    loaded = Profile(profile, inject, validated, {n: experiment_for(n) for n in inject}, applied, roots, [])
+    loaded = Profile(profile, inject, validated, {n: declared[n] for n in inject}, applied, roots, [])
     return dataclasses.replace(loaded, data_problems=data_root_problems(_data_needs(loaded)))
 
 
