@@ -297,6 +297,23 @@ def _declarations(profile: str, names: Iterable[str], experiment_for: Experiment
     return found
 
 
+def _fitting(overrides: Iterable[Any], applied: list[str], errors: list[str]) -> list[str]:
+    """The ``--set`` items applied to an experiment, less those its validation calls unknown: a key of
+    another member of a tagged union (``train.data.crop`` exists for class folders, not for CIFAR data)."""
+    text = "\n".join(errors)
+    misfits = {o.text for o in overrides if f"unknown parameter '{o.key}'" in text}
+    return [t for t in applied if t not in misfits]
+
+
+def _check_taken(overrides: Iterable[Any], applied: Mapping[str, list[str]]) -> None:
+    """Every ``--set`` item must apply to a selected experiment (after the union members were told apart)."""
+    taken = {text for texts in applied.values() for text in texts}
+    lost = [o.text for o in overrides if o.text not in taken]
+    if lost:
+        raise ConfigError(f"--set {', '.join(lost)}: no selected experiment has this key for its data "
+                          "(e.g. train.data.crop is a class-folder setting); select experiments with --only")
+
+
 def load_profile(
     profile: str,
     only: Iterable[str] | None = None,
@@ -334,6 +351,12 @@ def load_profile(
                                   notebook=notebooks_dir / f"{name}.ipynb", model=declared[name].params, force=force)
         data = merged[name]
         params, errors = check(data=data)
+        fitting = _fitting(overrides, applied[name], errors)
+        if fitting != applied[name]:  # without keys of another union member (train.data.crop on CIFAR data)
+            applied[name] = fitting
+            data = apply_overrides([o for o in overrides if o.text in fitting], {name: declared[name].params},
+                                   {name: read[name][0]})[0][name]
+            params, errors = check(data=data)
         if params is not None:  # then the data root of its data set, and once more
             data = _with_data_root(params, data, declared[name], roots, set_keys)
             params, errors = check(data=data)
@@ -342,6 +365,7 @@ def load_profile(
         else:
             inject[name], validated[name] = {k: v for k, v in data.items() if k != "output_dir"}, params
     _raise_problems(profile, problems)
+    _check_taken(overrides, applied)
     loaded = Profile(profile, inject, validated, {n: declared[n] for n in inject}, applied, roots, [])
     return dataclasses.replace(loaded, data_problems=data_root_problems(_data_needs(loaded)))
 

@@ -36,3 +36,13 @@ def test_set_values_are_validated_like_files():
         load_profile("paper", ["cifar_degradation"], set_items=["train.optim.iterations=lots"], environ={})
     with pytest.raises(ConfigError, match="did you mean 'train.optim.iterations'"):
         load_profile("paper", PAIR, set_items=["train.optim.iteratons=24"], environ={})
+
+
+def test_a_key_of_another_data_family_applies_only_where_it_fits():
+    loaded = load_profile("smoke", ["cifar_degradation", "imagenet_deeper"], environ={},
+                          set_items=["train.data.crop=32", "train.optim.iterations=8"])
+    assert loaded.overrides == {"cifar_degradation": ["train.optim.iterations=8"],
+                                "imagenet_deeper": ["train.data.crop=32", "train.optim.iterations=8"]}
+    assert "crop" not in loaded.inject["cifar_degradation"]["train"].get("data", {})
+    with pytest.raises(ConfigError, match="no selected experiment has this key for its data"):
+        load_profile("smoke", ["cifar_degradation"], environ={}, set_items=["train.data.crop=32"])
