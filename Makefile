@@ -4,9 +4,12 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 PROFILE ?= cpu
-## Runs trained at once by `make reproduce` (processes, each with cores/JOBS threads): on 2 cores two
-## 1-thread runs train 3-15% more images/s than one 2-thread run (benchmarks/cpu_setups.py).
-JOBS ?= 2
+## Runs trained at once by `make reproduce` (processes, each with cores/JOBS threads). auto: one 1-thread run
+## per core on a CPU (on 2 cores two 1-thread runs train 3-15% more images/s than one 2-thread run,
+## benchmarks/cpu_setups.py), the device check's packing factor on CUDA (1 until one is committed).
+JOBS ?= auto
+## Data roots for PROFILE=paper, e.g. DATA="cifar10=/data/cifar imagenet=/data/ilsvrc" (or $$RESNETLIB_DATA_ROOTS).
+DATA ?=
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 
 .PHONY: reproduce test nbval env data lab bench clean-reports
@@ -28,7 +31,7 @@ data:
 	else echo "Fashion-MNIST will be downloaded by torchvision into ./data on first use"; fi
 
 reproduce: env data
-	$(BIN)/resnetlib reproduce --profile $(PROFILE) --jobs $(JOBS)
+	$(BIN)/resnetlib reproduce --profile $(PROFILE) --jobs $(JOBS) $(if $(DATA),--data $(DATA))
 
 ## The tests: pytest on TEST_WORKERS processes (pytest-xdist), one compute thread each; a test file runs
 ## whole on one worker, files with more `slow` tests first (tests/conftest.py). tests/conftest.py also

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import ConfigError
+from .config import ConfigError, one_line
 
 __all__ = ["main", "one_line", "run_reporting_errors"]
 
@@ -101,12 +101,6 @@ def user_errors() -> dict[type[BaseException], int]:
         RunFolderError: BAD_INPUT, CheckpointError: BAD_INPUT, NonFiniteLossError: FAILED_RUN,
         RunLockedError: FAILED_RUN,
     }
-
-
-def one_line(exc: BaseException) -> str:
-    """The error as one line: a multi-line message (one line per bad field) joined with '; '."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [""]
-    return lines[0] if len(lines) == 1 else f"{lines[0]} {'; '.join(lines[1:])}"
 
 
 def run_reporting_errors(func, *args) -> int:

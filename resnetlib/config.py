@@ -3,7 +3,9 @@
 Every parameter set in resnetlib is a pydantic model that forbids unknown keys. ``validate`` turns
 pydantic's errors into one message that names the field, what was wrong, and, for a misspelt key,
 the closest valid name. ``load_yaml`` reads YAML with YAML 1.2 float rules (``1e-3`` is a float, not
-the string PyYAML's YAML 1.1 resolver makes of it) and merges an optional ``_base.yaml`` beneath.
+the string PyYAML's YAML 1.1 resolver makes of it) and YAML 1.2 core-schema booleans (only ``true``/``false``:
+``amp: off`` is the string ``"off"``, not YAML 1.1's ``False``), and merges an optional ``_base.yaml`` beneath;
+``parse_overrides`` reads ``--set`` values with the same loader, so a file and the command line agree.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ __all__ = [
     "load_yaml",
     "parse_overrides",
     "deep_merge",
+    "one_line",
+    "yaml_loads",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -106,9 +110,29 @@ def validate(model_cls: type[M], data: Mapping[str, Any], source: str = "paramet
         raise ConfigError(f"invalid {source}:\n  " + "\n  ".join(lines)) from None
 
 
-class _Yaml12Loader(yaml.SafeLoader):
-    """SafeLoader whose float rule follows YAML 1.2, so ``1e-3`` and ``1E5`` are floats."""
+def one_line(exc: BaseException) -> str:
+    """The error as one line: a multi-line message (one line per bad field) joined with '; '."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [""]
+    return lines[0] if len(lines) == 1 else f"{lines[0]} {'; '.join(lines[1:])}"
 
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 core-schema rules where YAML 1.1 surprises: ``1e-3`` and ``1E5`` are floats,
+    and only ``true``/``false`` (any case style of the spec) are booleans, so the enum values
+    ``off``/``on``/``yes``/``no`` (``amp: off``, ``warmup: {mode: off}``) stay the strings a user wrote."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+_Yaml12Loader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 _Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
@@ -125,6 +149,7 @@ _Yaml12Loader.add_implicit_resolver(
 
 
 def yaml_loads(text: str) -> Any:
+    """YAML text as Python values, read by the one loader of params files and ``--set`` values."""
     return yaml.load(text, Loader=_Yaml12Loader)
 
 

@@ -10,11 +10,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "resnetlib"
-#: The one cycle left, fixed on another branch (issue 21 splits reproduce.py): reported, not failed.
-KNOWN = {frozenset({"resnetlib.cli", "resnetlib.reproduce"})}
 
 
 def module_name(path: Path) -> str:
@@ -91,30 +88,18 @@ def test_the_cycle_finder_finds_a_known_cycle():
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_no_import_cycle_in_resnetlib_but_the_known_one():
-    found = set(cycles(graph()))
-    assert found - KNOWN == set(), sorted(map(sorted, found - KNOWN))
-
-
-@pytest.mark.xfail(reason="cli <-> reproduce: fixed on branch issue21, which splits reproduce.py", strict=True)
-def test_no_import_cycle_at_all():
+def test_no_import_cycle_in_resnetlib():
     assert cycles(graph()) == []
 
 
 def test_report_imports_only_the_judge_and_the_shared_basics():
     """report/ presents claims: it imports resnetlib.claims, paths and config, never experiments or train
     (nor detection, models, data)."""
-    allowed = ("resnetlib.report", "resnetlib.claims", "resnetlib.paths", "resnetlib.config", "resnetlib.devices")
+    allowed = ("resnetlib.report", "resnetlib.claims", "resnetlib.paths", "resnetlib.config")
     edges = graph()
     bad = {f"{m} -> {t}" for m, targets in edges.items() if m.startswith("resnetlib.report")
            for t in targets if not t.startswith(allowed) and t != "resnetlib"}
-    assert bad <= REPORT_EXCEPTIONS, sorted(bad - REPORT_EXCEPTIONS)
-
-
-#: report/index.py's header reads the git state and device from train/environment.py (the one function that
-#: also writes them into every run folder) when the runner does not hand them in; reproduce.py, which would
-#: hand them in, is being split on branch issue21.
-REPORT_EXCEPTIONS = {"resnetlib.report.index -> resnetlib.train.environment"}
+    assert bad == set(), sorted(bad)
 
 
 def test_the_judge_imports_neither_experiments_nor_report():

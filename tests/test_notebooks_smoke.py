@@ -77,7 +77,7 @@ def smoke_reports(tmp_path_factory):
 @pytest.mark.parametrize("name", reproduce.discover_experiments())
 def test_smoke_profile_is_the_parameters_cell_defaults(name):
     """params/NAME/smoke.yaml resolves to NAME's defaults, so the smoke run is the "Run All" run."""
-    model = reproduce.default_params_model(name)
+    model = reproduce.default_experiment(name).params
     injected = reproduce.validate_profile("smoke", only=[name])[name]
     smoke = _flat(model.model_validate(injected).model_dump(mode="json"))
     defaults = _flat(model.model_validate({}).model_dump(mode="json"))

@@ -22,7 +22,7 @@ PROFILES = ("smoke", "cpu", "paper")
 
 
 def _params_model(name: str):
-    return reproduce.default_params_model(name)
+    return reproduce.default_experiment(name).params
 
 
 def test_there_are_notebooks():

@@ -18,6 +18,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from resnetlib import reproduce
 from resnetlib.config import ConfigError
 from resnetlib.experiments.base import ExperimentParams
+from resnetlib.experiments.declaration import Experiment
+from resnetlib.reproduce import execute, profile
 
 
 class TinyParams(ExperimentParams):
@@ -86,7 +88,7 @@ def make_repo(root: Path, params: dict[str, str], profile: str = "cpu") -> dict:
     return dict(
         notebooks_dir=root / "notebooks",
         params_dir=root / "params",
-        params_model_for=lambda name: TinyParams,
+        experiment_for=lambda name: Experiment(params=TinyParams),
         reports_dir=root / "reports",
         cwd=root,
         progress=False,
@@ -116,7 +118,7 @@ def test_every_typo_is_reported_before_anything_runs(tmp_path):
 
 def test_value_rejected_by_params_model(tmp_path):
     kw = make_repo(tmp_path, {"alpha": "mode: explode\n"})
-    kw = {k: v for k, v in kw.items() if k in ("notebooks_dir", "params_dir", "params_model_for")}
+    kw = {k: v for k, v in kw.items() if k in ("notebooks_dir", "params_dir", "experiment_for")}
     with pytest.raises(ConfigError, match="parameter 'mode'"):
         reproduce.validate_profile("cpu", **kw)
 
@@ -126,7 +128,7 @@ def test_missing_params_file_is_a_clear_error(tmp_path):
     (tmp_path / "params" / "alpha" / "smoke.yaml").write_text("")
     with pytest.raises(ConfigError) as info:
         reproduce.validate_profile("paper", notebooks_dir=kw["notebooks_dir"], params_dir=kw["params_dir"],
-                                   params_model_for=kw["params_model_for"])
+                                   experiment_for=kw["experiment_for"])
     msg = str(info.value)
     assert "no params file for profile 'paper'" in msg and "paper.yaml is missing" in msg
     assert "cpu, smoke" in msg
@@ -136,17 +138,17 @@ def test_validate_returns_what_to_inject_and_merges_base(tmp_path):
     kw = make_repo(tmp_path, {"alpha": "n: 2\n", "beta": "{}\n"})
     (tmp_path / "params" / "alpha" / "_base.yaml").write_text("n: 5\nmode: ok\n")
     got = reproduce.validate_profile("cpu", notebooks_dir=kw["notebooks_dir"], params_dir=kw["params_dir"],
-                                     params_model_for=kw["params_model_for"])
+                                     experiment_for=kw["experiment_for"])
     assert got == {"alpha": {"n": 2, "mode": "ok"}, "beta": {}}
     only = reproduce.validate_profile("cpu", ["beta"], notebooks_dir=kw["notebooks_dir"],
-                                      params_dir=kw["params_dir"], params_model_for=kw["params_model_for"])
+                                      params_dir=kw["params_dir"], experiment_for=kw["experiment_for"])
     assert list(only) == ["beta"]
 
 
 def test_unknown_only_name_and_runner_parameters(tmp_path):
     kw = make_repo(tmp_path, {"alpha": "output_dir: /tmp/x\nprofile: paper\n"})
     common = dict(notebooks_dir=kw["notebooks_dir"], params_dir=kw["params_dir"],
-                  params_model_for=kw["params_model_for"])
+                  experiment_for=kw["experiment_for"])
     with pytest.raises(ConfigError, match="unknown experiment 'alpah'; did you mean 'alpha'"):
         reproduce.validate_profile("cpu", ["alpah"], **common)
     with pytest.raises(ConfigError) as info:
@@ -162,9 +164,9 @@ def test_unknown_only_name_and_runner_parameters(tmp_path):
 
 def test_main_returns_2_on_bad_parameters(tmp_path, monkeypatch, capsys):
     kw = make_repo(tmp_path, {"alpha": "nn: 3\n"})
-    monkeypatch.setattr(reproduce, "NOTEBOOKS_DIR", kw["notebooks_dir"])
-    monkeypatch.setattr(reproduce, "PARAMS_DIR", kw["params_dir"])
-    monkeypatch.setattr(reproduce, "default_params_model", kw["params_model_for"])
+    monkeypatch.setattr(profile, "NOTEBOOKS_DIR", kw["notebooks_dir"])
+    monkeypatch.setattr(profile, "PARAMS_DIR", kw["params_dir"])
+    monkeypatch.setattr(profile, "default_experiment", kw["experiment_for"])
     parser = reproduce.add_arguments(argparse.ArgumentParser())
     args = parser.parse_args(["--reports-dir", str(tmp_path / "reports")])
     assert args.profile == "cpu" and args.only is None and args.force is False
@@ -286,7 +288,7 @@ def test_ctrl_c_puts_the_previous_result_back(tmp_path, monkeypatch):
         slot.running.write_text("half a notebook")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(reproduce, "_execute", interrupted)
+    monkeypatch.setattr(execute, "_execute", interrupted)
     with pytest.raises(KeyboardInterrupt):
         reproduce.run_profile("cpu", **kw)
     assert {p: (prof / p).read_bytes() for p in good} == good
@@ -309,7 +311,7 @@ def test_a_killed_run_is_repaired_by_the_next_run(tmp_path, monkeypatch):
         return {"ename": "DeadKernelError", "evalue": "killed", "cell_index": None, "execution_count": None,
                 "banner": True}
 
-    monkeypatch.setattr(reproduce, "_execute", kernel_died)
+    monkeypatch.setattr(execute, "_execute", kernel_died)
     (alpha,) = reproduce.run_profile("cpu", **kw)
     assert alpha.status == "failed" and alpha.previous_kept == str(prof / "alpha.html")
     assert {p: (prof / p).read_bytes() for p in good} == good
@@ -319,12 +321,51 @@ def test_a_killed_run_is_repaired_by_the_next_run(tmp_path, monkeypatch):
 
 def test_main_exits_nonzero_when_a_notebook_fails(tmp_path, monkeypatch):
     kw = make_repo(tmp_path, {"alpha": "mode: raise\n"})
-    monkeypatch.setattr(reproduce, "NOTEBOOKS_DIR", kw["notebooks_dir"])
-    monkeypatch.setattr(reproduce, "PARAMS_DIR", kw["params_dir"])
-    monkeypatch.setattr(reproduce, "default_params_model", kw["params_model_for"])
-    monkeypatch.setattr(reproduce, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(profile, "NOTEBOOKS_DIR", kw["notebooks_dir"])
+    monkeypatch.setattr(profile, "PARAMS_DIR", kw["params_dir"])
+    monkeypatch.setattr(profile, "default_experiment", kw["experiment_for"])
+    monkeypatch.setattr(profile, "REPO_ROOT", tmp_path)
     monkeypatch.setattr("resnetlib.report.index.git_state", lambda repo=None: {"commit": "t", "dirty": False})
     args = reproduce.add_arguments(argparse.ArgumentParser()).parse_args(
         ["--profile", "cpu", "--reports-dir", str(tmp_path / "reports")])
     assert reproduce.main(args) == 1
     assert (tmp_path / "reports" / "cpu" / "alpha.failed.html").is_file()
+
+
+# ------------------------------------------------------------------------------------ --set, --data, --plan
+def test_set_is_recorded_in_results_and_the_index_header(tmp_path):
+    kw = make_repo(tmp_path, {"alpha": "n: 2\n"})
+    (alpha,) = reproduce.run_profile("cpu", set_items=["n=5"], **kw)
+    assert alpha.ok and alpha.overrides == ["n=5"]
+    results = json.loads((tmp_path / "reports" / "cpu" / "alpha" / "results.json").read_text())
+    assert results["claims"][0]["ours"] == 5.0 and results["overrides"] == ["n=5"]
+    index = tmp_path / "reports" / "cpu" / "index"
+    assert json.loads(index.with_suffix(".json").read_text())["overrides"] == {"n=5": ["alpha"]}
+    assert "<code>n=5 (alpha)</code>" in index.with_suffix(".html").read_text()
+
+
+def _cli(tmp_path, monkeypatch, kw, experiment_for=None):
+    monkeypatch.setattr(profile, "NOTEBOOKS_DIR", kw["notebooks_dir"])
+    monkeypatch.setattr(profile, "PARAMS_DIR", kw["params_dir"])
+    monkeypatch.setattr(profile, "default_experiment", experiment_for or kw["experiment_for"])
+    return reproduce.add_arguments(argparse.ArgumentParser())
+
+
+def test_a_missing_data_root_stops_the_run_before_anything_runs(tmp_path, monkeypatch, capsys):
+    kw = make_repo(tmp_path, {"alpha": "n: 2\n", "beta": "n: 3\n"})
+    reads_cifar = lambda name: Experiment(params=TinyParams, data_set=lambda p: "cifar10")  # noqa: E731
+    parser = _cli(tmp_path, monkeypatch, kw, reads_cifar)
+    args = parser.parse_args(["--data", f"cifar10={tmp_path / 'none'}", "--reports-dir", str(tmp_path / "r")])
+    assert reproduce.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "CIFAR-10 not found" in err and "(alpha, beta read it)" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_plan_prints_and_runs_nothing(tmp_path, monkeypatch, capsys):
+    kw = make_repo(tmp_path, {"alpha": "n: 2\n"})
+    parser = _cli(tmp_path, monkeypatch, kw)
+    assert reproduce.main(parser.parse_args(["--plan", "--set", "n=4", "--jobs", "auto"])) == 0
+    out = capsys.readouterr().out
+    assert "plan: profile 'cpu', 1 experiment(s)" in out and "alpha  [no data set on disk]  --set n=4" in out
+    assert not (tmp_path / "reports").exists()

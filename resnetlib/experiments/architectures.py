@@ -16,6 +16,7 @@ from ..analysis import count_macs, count_params, count_weighted_layers
 from ..claims import Claim, number_claim
 from ..claims.rules import TOLERANCE_MACS_FRACTION as MACS_TOLERANCE
 from .base import ExperimentParams, Measured, Outcome, run_experiment
+from .declaration import Experiment
 
 
 class Params(ExperimentParams):
@@ -94,4 +95,9 @@ def claims_from(table: pd.DataFrame) -> list[Claim]:
 
 
 def run(params: Params) -> Outcome:
-    return run_experiment(params, measure, lambda p, m: claims_from(m.tables["architectures"]))
+    return run_experiment(params, measure, EXPERIMENT.claims)
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure,
+                        claims=lambda p, m: claims_from(m.tables["architectures"]))

@@ -38,6 +38,7 @@ from . import cifar_degradation, layer_responses, shortcut_options
 from .base import Measured, Outcome, run_experiment
 from .training import TrainingParams, data_source
 from .training import final_errors as final_errors_by
+from .declaration import Experiment
 
 #: Why the study lists no claims of its own (shown on the index page in place of a claims table).
 NO_CLAIMS = ("none of its own: it judges the claims of cifar_degradation, layer_responses and shortcut_options "
@@ -259,7 +260,11 @@ def _run_row(run_dir: Path) -> dict[str, Any]:
 
 def run(params: Params) -> Outcome:
     """The study's own claims are those of the other notebooks: the index counts them there, not here."""
-    return run_experiment(params, measure, lambda p, m: [])
+    return run_experiment(params, measure, EXPERIMENT.claims)
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure, claims=lambda p, m: [], planned_runs=planned_runs)
 
 
 def _write_per_seed(params_file: str, out: Path) -> None:

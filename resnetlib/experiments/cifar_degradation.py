@@ -29,6 +29,7 @@ from .training import (
     train,
     train_config,
 )
+from .declaration import Experiment
 
 #: Table 6's one row that is a best of several runs: ResNet-110, "best (mean +- std)" of 5 runs; the
 #: other depths are single numbers, compared with our mean over seeds.
@@ -121,4 +122,9 @@ def claims_from(params: Params, curves: pd.DataFrame) -> list[Claim]:
 
 
 def run(params: Params) -> Outcome:
-    return run_experiment(params, measure, lambda p, m: claims_from(p, m.tables["curves"]))
+    return run_experiment(params, measure, EXPERIMENT.claims)
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure, planned_runs=planned_runs,
+                        claims=lambda p, m: claims_from(p, m.tables["curves"]))

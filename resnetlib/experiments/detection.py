@@ -61,6 +61,7 @@ from ..claims.rules import DETECTOR_MIN_TEST_IMAGES as MIN_TEST_IMAGES_FOR_CLAIM
 from ..claims.rules import MARGIN_DETECTOR_BACKBONE as CLAIM_MARGIN
 from ..claims.rules import TOLERANCE_DETECTION as NUMBER_TOLERANCE
 from .base import ExperimentParams, Measured, Outcome, run_experiment
+from .declaration import Experiment
 
 __all__ = [
     "CLAIM_MARGIN",
@@ -669,4 +670,8 @@ def claims(params: Params, measured: Measured) -> list[Claim]:
 
 def run(params: Params) -> Outcome:
     """Train every backbone at equal budget, evaluate, write results.json, curves.csv, detections.json."""
-    return run_experiment(params, measure, claims)
+    return run_experiment(params, measure, EXPERIMENT.claims)
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure, claims=claims)

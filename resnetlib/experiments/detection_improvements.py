@@ -45,6 +45,7 @@ from ..claims.rules import DETECTOR_MIN_ITERATIONS, DETECTOR_MIN_TEST_IMAGES
 from ..claims.rules import MARGIN_TABLE9_STEP as CLAIM_MARGIN
 from .base import Measured, Outcome, run_experiment
 from .fine_tuning import FineTuningParams, pretrained_backbone
+from .declaration import Experiment
 
 __all__ = ["DETECTORS", "STEPS", "VARIANTS", "Params", "claims", "measure", "run"]
 
@@ -295,4 +296,8 @@ def claims(params: Params, measured: Measured) -> list[Claim]:
 
 def run(params: Params) -> Outcome:
     """Train the detectors, test every variant, write results.json, metrics.csv, gains.csv, curves.csv."""
-    return run_experiment(params, measure, claims)
+    return run_experiment(params, measure, EXPERIMENT.claims)
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure, claims=claims)

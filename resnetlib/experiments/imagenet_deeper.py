@@ -62,6 +62,7 @@ from .training import (
     trained_enough,
     training_gates,
 )
+from .declaration import Experiment
 
 #: Table 4's fully-convolutional testing runs the net on whole images whose final map is at least the
 #: 7x7 of a 224 crop (the smallest side), so its average is dominated by interior positions. On the CPU
@@ -325,7 +326,7 @@ def claims(params: Params, measured: Measured) -> list[Claim]:
 
 
 def run(params: Params) -> Outcome:
-    return run_experiment(params, measure, claims)
+    return run_experiment(params, measure, EXPERIMENT.claims)
 
 
 def paper_top1(depths: list[int]) -> pd.DataFrame:
@@ -333,3 +334,7 @@ def paper_top1(depths: list[int]) -> pd.DataFrame:
     rows = [{"net": net_label("resnet", d), "method": m, "top1": paper_error(d, m, "top1")}
             for d in depths for m in ("ten_crop", "multiscale") if paper_error(d, m, "top1") is not None]
     return pd.DataFrame(rows, columns=["net", "method", "top1"])
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure, claims=claims, planned_runs=planned_runs)

@@ -36,6 +36,7 @@ from .training import (
     train_config,
     training_gates,
 )
+from .declaration import Experiment
 
 
 class Params(TrainingParams):
@@ -159,4 +160,9 @@ def _response_claim(params: Params, responses: pd.DataFrame, a: tuple[str, int],
 
 
 def run(params: Params) -> Outcome:
-    return run_experiment(params, measure, lambda p, m: claims_from(p, m.scratch["per_seed"], m.scratch["curves"]))
+    return run_experiment(params, measure, EXPERIMENT.claims)
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure, planned_runs=planned_runs,
+                        claims=lambda p, m: claims_from(p, m.scratch["per_seed"], m.scratch["curves"]))

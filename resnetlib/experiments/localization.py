@@ -34,6 +34,7 @@ from ..claims import Claim, number_claim
 from ..claims.rules import TOLERANCE_DETECTION as NUMBER_TOLERANCE
 from .base import Measured, Outcome, run_experiment
 from .fine_tuning import FineTuningParams, pretrained_backbone
+from .declaration import Experiment
 
 __all__ = ["SMOKE_TRAIN", "Params", "claims", "measure", "run"]
 
@@ -140,4 +141,8 @@ def claims(params: Params, measured: Measured) -> list[Claim]:
 
 def run(params: Params) -> Outcome:
     """Fine-tune the localizer per seed, score it, write results.json, errors.csv, curves.csv."""
-    return run_experiment(params, measure, claims)
+    return run_experiment(params, measure, EXPERIMENT.claims)
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure, claims=claims)

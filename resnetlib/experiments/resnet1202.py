@@ -46,6 +46,7 @@ from .training import (
     train_config,
     training_gates,
 )
+from .declaration import Experiment
 
 #: The paper's pair.
 PAPER_DEPTHS = (110, 1202)
@@ -242,4 +243,9 @@ def not_measured_text(params: Params) -> list[str]:
 
 
 def run(params: Params) -> Outcome:
-    return run_experiment(params, measure, lambda p, m: claims_from(p, m.tables["curves"]))
+    return run_experiment(params, measure, EXPERIMENT.claims)
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure, planned_runs=planned_runs,
+                        claims=lambda p, m: claims_from(p, m.tables["curves"]))

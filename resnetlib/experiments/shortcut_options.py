@@ -51,6 +51,7 @@ from .training import (
     training_gates,
 )
 from .training import final_errors as final_errors_by
+from .declaration import Experiment
 
 OPTIONS = ("A", "B", "C")
 #: Table 3's nets: ResNet-34 and plain-34 on ImageNet.
@@ -346,4 +347,9 @@ def claims_from(params: Params, curves: pd.DataFrame, table3: pd.DataFrame) -> l
 
 
 def run(params: Params) -> Outcome:
-    return run_experiment(params, measure, lambda p, m: claims_from(p, m.tables["curves"], m.scratch["table3"]))
+    return run_experiment(params, measure, EXPERIMENT.claims)
+
+
+#: This experiment as the runner reads it (resnetlib.experiments.declaration).
+EXPERIMENT = Experiment(params=Params, measure=measure, planned_runs=planned_runs,
+                        claims=lambda p, m: claims_from(p, m.tables["curves"], m.scratch["table3"]))

@@ -7,8 +7,8 @@ failed gets its error and the path of the executed notebook, and none of its num
 the end, so its assert cells did not vouch for them).
 
 The page is the jinja2 template ``templates/index.html.j2`` (autoescaped); numbers are formatted by
-:mod:`resnetlib.report.tables`; the git state comes from :func:`resnetlib.train.environment.git_state`,
-the same function that writes it into every run folder.
+:mod:`resnetlib.report.tables`; the header's environment (git state, device, CPU) is handed in by the runner
+(``resnetlib.reproduce.index.collect_environment``), so this module reads no training code.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -24,9 +23,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..devices import cpu_features, resolve_amp
-from ..paths import REPO_ROOT
-from ..train.environment import git_state, machine_device
 from ..claims.family import holm_verdicts
 from ..claims.kinds import claim_record, effect_text, headline, kind_counts, statement_records
 from ..claims.rules import FAMILY_ALPHA, REPLICATION_BUDGET_FACTOR
@@ -34,7 +30,7 @@ from ..claims.verdicts import CONTRADICTED, INCONCLUSIVE, NOT_MEASURABLE, NOT_RE
 from .render import write_atomic
 from .tables import DASH, fmt_claim_value, fmt_seconds
 
-__all__ = ["FAILED", "LEGEND", "NO_RESULTS", "VERDICT_ORDER", "build_index", "collect_environment"]
+__all__ = ["FAILED", "LEGEND", "NO_RESULTS", "VERDICT_ORDER", "build_index"]
 
 FAILED = "failed"
 NO_RESULTS = "no results"
@@ -80,24 +76,6 @@ _CSS_CLASS = {
     FAILED: "v-failed",
     NO_RESULTS: "v-no-results",
 }
-
-
-# --------------------------------------------------------------------------------------------- environment
-def collect_environment(repo: Path = REPO_ROOT) -> dict[str, Any]:
-    """What the header shows: git commit and dirty flag, torch version, device, python, host."""
-    import torch
-
-    env: dict[str, Any] = {"python": platform.python_version(), "host": platform.node()}
-    env.update({f"git_{k}": v for k, v in git_state(repo).items()})
-    env.update(torch=torch.__version__, device=machine_device(), cpu=_cpu_text(), cpu_amp=resolve_amp("auto", "cpu"))
-    return env
-
-
-def _cpu_text() -> str:
-    """The CPU the runs trained on: model, torch's kernel level, the bf16/AVX flags (they decide speed and,
-    through the kernels, the numbers a seed gives)."""
-    cpu = cpu_features()
-    return f"{cpu['model']}, kernels {cpu['capability']}, flags {' '.join(cpu['flags']) or 'none recorded'}"
 
 
 def _commit_text(env: Mapping[str, Any]) -> str:
@@ -288,6 +266,11 @@ def _meta(profile: str, env: Mapping[str, Any], generated: datetime, items: Sequ
     ]
 
 
+def _override_lines(overrides: Mapping[str, Sequence[str]]) -> list[str]:
+    """``--set`` items as the header shows them: ``KEY=VALUE (experiments it was applied to)``."""
+    return [f"{item} ({', '.join(names)})" for item, names in overrides.items()]
+
+
 def _total_wall(items: Sequence[Mapping[str, Any]]) -> float:
     return sum(float(o.get("wall_seconds") or 0.0) for o in items if not o.get("carried_over"))
 
@@ -352,21 +335,24 @@ def build_index(
     outcomes: Sequence[Any],
     *,
     profile: str | None = None,
-    environment: Mapping[str, Any] | None = None,
+    environment: Mapping[str, Any],
     generated: datetime | None = None,
     queue_seconds: float = 0.0,
+    overrides: Mapping[str, Sequence[str]] | None = None,
 ) -> Path:
     """Write ``reports_dir/<profile>/index.html`` and ``index.json`` for ``outcomes``; returns the HTML path.
 
     ``reports_dir`` is the root reports folder (``reports/``); ``outcomes`` are the runner's
     ``Outcome`` objects (or their dicts), in the order their sections should appear. ``profile`` defaults
-    to the outcomes' profile; ``environment`` to :func:`collect_environment`. ``queue_seconds``: the time
+    to the outcomes' profile; ``environment`` is the header's (``reproduce.index.collect_environment``). ``queue_seconds``: the time
     the run queue (``reproduce --jobs N``) trained before the notebooks ran, counted in the total.
+    ``overrides``: ``{--set item: [experiments it was applied to]}``, shown in the header (the params files
+    alone do not say what ran).
     """
     items = [_as_dict(o) for o in outcomes]
     profile = _resolve_profile(items, profile)
     profile_dir = Path(reports_dir) / profile
-    env = dict(environment) if environment is not None else collect_environment()
+    env = dict(environment)
     generated = generated or datetime.now().astimezone()
     pairs = [_section_and_entry(o, profile_dir) for o in items]
     sections, entries = [s for s, _ in pairs], [e for _, e in pairs]
@@ -380,6 +366,7 @@ def build_index(
         "environment": env,
         "total_wall_seconds": round(_total_wall(items) + queue_seconds, 1),
         "run_queue_seconds": round(queue_seconds, 1),
+        "overrides": {item: list(names) for item, names in (overrides or {}).items()},
         "counts": counts,
         "counts_by_kind": by_kind,
         "headline": dict(headline(by_kind)),
@@ -392,6 +379,7 @@ def build_index(
     summary["forest"] = _write_forest(records, profile_dir)
     page = _render_page(profile=profile, meta=_meta(profile, env, generated, items, queue_seconds), counts=counts,
                         sections=sections, verdict_order=VERDICT_ORDER, headline=headline(by_kind),
-                        forest=summary["forest"], family=family, rules=RULES)
+                        forest=summary["forest"], family=family, rules=RULES,
+                        overrides=_override_lines(summary["overrides"]))
     write_atomic(profile_dir / "index.json", json.dumps(summary, indent=2, default=str))
     return write_atomic(profile_dir / "index.html", page)

@@ -35,7 +35,7 @@ def test_run_experiment_writes_tables_and_results_and_hands_them_back(tmp_path):
 
 @pytest.mark.parametrize("name", reproduce.discover_experiments())
 def test_the_parameters_cell_runs_to_the_params_defaults(name):
-    model = reproduce.default_params_model(name)
+    model = reproduce.default_experiment(name).params
     namespace = {}
     exec(model.parameters_cell(), namespace)
     assert set(namespace) - {"__builtins__"} == set(model.model_fields)

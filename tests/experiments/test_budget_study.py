@@ -34,9 +34,9 @@ def test_two_depths_are_required():
 def test_reproduce_runs_the_study_only_when_named_outside_smoke():
     names = reproduce.discover_experiments()
     assert "budget_study" in names
-    assert "budget_study" not in reproduce._select(None, names, "cpu")
-    assert "budget_study" in reproduce._select(None, names, "smoke")
-    assert reproduce._select(["budget_study"], names, "cpu") == ["budget_study"]
+    assert "budget_study" not in reproduce.profile._select(None, names, "cpu")
+    assert "budget_study" in reproduce.profile._select(None, names, "smoke")
+    assert reproduce.profile._select(["budget_study"], names, "cpu") == ["budget_study"]
 
 
 def test_a_setting_judges_only_the_experiments_it_names_and_may_override_precision_and_depths():

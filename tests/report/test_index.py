@@ -205,7 +205,9 @@ def test_one_rule_for_dirty_in_the_index_header_and_the_run_folders(tmp_path, mo
     state = environment.git_state(tmp_path)
     assert state["dirty"] is True and len(state["commit"]) == 40
     # the index header reads the same function
-    header = index_mod.collect_environment(tmp_path)
+    from resnetlib.reproduce.index import collect_environment
+
+    header = collect_environment(tmp_path)
     assert (header["git_commit"], header["git_dirty"]) == (state["commit"], state["dirty"])
 
 
