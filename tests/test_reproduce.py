@@ -325,7 +325,7 @@ def test_main_exits_nonzero_when_a_notebook_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(profile, "PARAMS_DIR", kw["params_dir"])
     monkeypatch.setattr(profile, "default_experiment", kw["experiment_for"])
     monkeypatch.setattr(profile, "REPO_ROOT", tmp_path)
-    monkeypatch.setattr("resnetlib.report.index.git_state", lambda repo=None: {"commit": "t", "dirty": False})
+    monkeypatch.setattr("resnetlib.reproduce.index.git_state", lambda repo=None: {"commit": "t", "dirty": False})
     args = reproduce.add_arguments(argparse.ArgumentParser()).parse_args(
         ["--profile", "cpu", "--reports-dir", str(tmp_path / "reports")])
     assert reproduce.main(args) == 1

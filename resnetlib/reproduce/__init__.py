@@ -89,14 +89,30 @@ def _plan_and_jobs(loaded: Profile, jobs: int | str) -> tuple[str, int]:
 
 def print_plan(profile: str, only: Iterable[str] | None = None, *, force: bool = False,
                set_items: Iterable[str] | None = None, data_items: Iterable[str] | None = None,
-               jobs: int | str = 1, **paths: Any) -> int:
+               jobs: int | str = 1, launcher: Any = None, images_per_second: Any = None, **paths: Any) -> int:
     """``reproduce --plan``: print what the profile would train and its estimate; trains nothing. Data roots
-    that do not hold their data set are listed (a real run refuses to start); returns 0."""
+    that do not hold their data set are listed (a real run refuses to start). With a SLURM ``launcher``,
+    also the jobs it would submit, with their resources (and hours, given ``images_per_second``); returns 0."""
     loaded = load_profile(profile, only, force=force, set_items=set_items, data_items=data_items, **paths)
     started = time.perf_counter()
     text, _ = _plan_and_jobs(loaded, jobs)
+    if launcher is not None and launcher.kind == "slurm":
+        text += "\n" + _slurm_plan_text(loaded, launcher, images_per_second)
     print(f"{text}\n(plan made in {time.perf_counter() - started:.1f} s)", flush=True)
     return 0
+
+
+def _slurm_plan_text(loaded: Profile, launcher: Any, images_per_second: Any) -> str:
+    """The SLURM jobs ``--launcher slurm`` would submit for the planned runs (``launchers.plan``)."""
+    from ..launchers import format_plan, plan
+    from .queue import runs_by_folder
+
+    errors: dict[str, str] = {}
+    jobs = [job for runs_dir, configs in runs_by_folder(loaded, errors).items()
+            for job in plan(configs, runs_dir, launcher, images_per_second)]
+    unlisted = "".join(f"\n  {name}: runs not listed: {error}" for name, error in errors.items())
+    return "slurm jobs (one per planned run; experiments that train inside their notebook run there):\n" + \
+        format_plan(jobs, launcher.resources.max_resubmissions) + unlisted
 
 
 def run_profile(
@@ -117,12 +133,14 @@ def run_profile(
     set_items: Iterable[str] | None = None,
     data_items: Iterable[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    launcher: Any = None,
 ) -> list[Outcome]:
     """Validate all selected experiments (params files, ``--set``, ``--data``), print the plan, then execute,
     render and index them; returns this run's outcomes.
 
     ``jobs`` > 1 (or ``auto``) first trains the experiments' planned runs that many at a time in separate
-    processes (``queue.pretrain``); the notebooks then find them in the run cache. A data root that does not
+    processes (``queue.pretrain``); a SLURM ``launcher`` (``resnetlib.launchers``) submits them as jobs
+    instead; the notebooks then find them in the run cache. A data root that does not
     hold its data set stops the run before anything trains (ConfigError).
 
     A failing notebook does not stop the others. The index (``reports_dir/PROFILE/index.html``) lists
@@ -150,9 +168,12 @@ def run_profile(
     run.say(text)
     run.profile_dir.mkdir(parents=True, exist_ok=True)
     queue_seconds = 0.0
-    if jobs > 1:
+    if jobs > 1 or (launcher is not None and launcher.kind == "slurm"):
+        from ..launchers import LocalLauncher
+
         start = time.perf_counter()
-        run = pretrain(run, loaded, jobs)
+        run = pretrain(run, loaded, launcher if launcher is not None and launcher.kind == "slurm"
+                       else LocalLauncher(jobs=jobs))
         queue_seconds = time.perf_counter() - start
     outcomes = run_all(run, loaded.inject)
     write_index(run, outcomes, only, environment=environment, queue_seconds=queue_seconds,

@@ -39,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "CPU, the measured packing factor on CUDA (default: 1)")
     parser.add_argument("--list", action="store_true",
                         help="list the experiments and their params files, run nothing")
-    return parser
+    from ..launchers import add_launcher_arguments
+
+    return add_launcher_arguments(parser)
 
 
 def _jobs(text: str) -> int | str:
@@ -76,12 +78,16 @@ def main(args: argparse.Namespace) -> int:
 
     if getattr(args, "list", False):
         return _list(args.profile)
+    from ..launchers import images_per_second_from_args, launcher_from_args
+
     common = dict(only=args.only, force=args.force, set_items=getattr(args, "set_items", None),
                   data_items=getattr(args, "data", None), jobs=getattr(args, "jobs", 1))
     try:
+        launcher = launcher_from_args(argparse.Namespace(**{**vars(args), "jobs": 1}))  # --jobs: resolved later
         if getattr(args, "plan", False):
-            return print_plan(args.profile, **common)
-        outcomes = run_profile(args.profile, reports_dir=args.reports_dir, **common)
+            return print_plan(args.profile, **common, launcher=launcher,
+                              images_per_second=images_per_second_from_args(args))
+        outcomes = run_profile(args.profile, reports_dir=args.reports_dir, **common, launcher=launcher)
     except ConfigError as exc:
         print(f"resnetlib reproduce: {one_line(exc)}", file=sys.stderr)
         return 2

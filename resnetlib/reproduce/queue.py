@@ -14,7 +14,7 @@ from typing import Any
 from .execute import Run
 from .profile import Profile
 
-__all__ = ["planned_runs", "pretrain"]
+__all__ = ["planned_runs", "pretrain", "runs_by_folder"]
 
 
 def planned_runs(profile: Profile, errors: dict[str, str] | None = None) -> dict[str, list[tuple[Path, Any]]]:
@@ -36,16 +36,22 @@ def planned_runs(profile: Profile, errors: dict[str, str] | None = None) -> dict
     return out
 
 
-def pretrain(run: Run, profile: Profile, jobs: int) -> Run:
-    """Train the union of the notebooks' planned runs, ``jobs`` at a time, before any notebook runs
-    (``resnetlib.run_queue``); returns the run with those experiments marked as pretrained."""
-    from ..run_queue import train_queue
-
-    planned = planned_runs(profile)
+def runs_by_folder(profile: Profile, errors: dict[str, str] | None = None) -> dict[Path, list[Any]]:
+    """The planned runs' configurations grouped by run cache (experiments may name different ones); with
+    ``errors``, as :func:`planned_runs`."""
     by_folder: dict[Path, list[Any]] = {}
-    for runs in planned.values():
+    for runs in planned_runs(profile, errors).values():
         for runs_dir, config in runs:
             by_folder.setdefault(runs_dir, []).append(config)
-    for runs_dir, configs in by_folder.items():
-        train_queue(configs, runs_dir, jobs, force=run.force, say=run.say)
-    return dataclasses.replace(run, pretrained=frozenset(planned))
+    return by_folder
+
+
+def pretrain(run: Run, profile: Profile, launcher: Any) -> Run:
+    """Train the union of the notebooks' planned runs before any notebook runs, with ``launcher``
+    (``resnetlib.launchers``: this host's pool of ``--jobs`` processes, or one SLURM job per run); returns
+    the run with those experiments marked as pretrained."""
+    from ..launchers import launch
+
+    for runs_dir, configs in runs_by_folder(profile).items():
+        launch(configs, runs_dir, launcher, force=run.force, say=run.say)
+    return dataclasses.replace(run, pretrained=frozenset(planned_runs(profile)))

@@ -48,3 +48,32 @@ def test_multiply_adds_match_the_paper():
     config = TrainConfig.model_validate({"model": {"name": "resnet50"}, "data": {"name": "imagefolder", "root": "/x"}})
     macs, params = _macs_and_params(config, (3, 224, 224))  # counted on the meta device
     assert round(macs / 1e8) == 39 and round(params / 1e6, 1) == 25.6  # Table 1: 3.8e9 FLOPs
+
+
+def test_plan_with_the_slurm_launcher_lists_one_job_per_planned_run_with_its_resources(tmp_path, monkeypatch,
+                                                                                         capsys):
+    from resnetlib.reproduce.cli import add_arguments, main
+
+    monkeypatch.setenv("RESNETLIB_RUNS_DIR", str(tmp_path / "runs"))
+    import argparse
+
+    args = add_arguments(argparse.ArgumentParser()).parse_args(
+        ["--profile", "smoke", "--only", "cifar_degradation", "--plan", "--launcher", "slurm",
+         "--slurm-partition", "gpu", "--slurm-time", "02:00:00", "--slurm-images-per-second", "3000"])
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    jobs = [line for line in out.splitlines() if "partition=gpu" in line]
+    assert len(jobs) == 4 and all("gpus=1" in j and "time=02:00:00" in j for j in jobs)  # plain/ResNet x 20/32
+    assert "4 job(s), 4 GPU(s) in all" in out
+    assert not (tmp_path / "runs").exists()  # nothing trained, nothing written
+
+
+def test_slurm_options_without_the_slurm_launcher_are_refused(capsys):
+    import argparse
+
+    from resnetlib.reproduce.cli import add_arguments, main
+
+    args = add_arguments(argparse.ArgumentParser()).parse_args(["--profile", "smoke", "--plan",
+                                                                "--slurm-partition", "gpu"])
+    assert main(args) == 2
+    assert "--slurm-* options need --launcher slurm" in capsys.readouterr().err
