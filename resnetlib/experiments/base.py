@@ -30,6 +30,7 @@ import torch
 from pydantic import Field
 
 from ..claims import Claim
+from .cost import runs_cost
 from ..claims.emergence import with_budget_evidence
 from ..config import StrictModel, validate
 from ..paths import default_interactive_dir, default_runs_dir
@@ -249,10 +250,11 @@ def run_experiment(
     out = params.out_path()
     for name, table in measured.tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
+    training = runs_cost([*measured.tables.values(), *measured.scratch.values()])
     results = write_results(
         params, dataset=measured.dataset, data_source=measured.data_source, scale=measured.scale,
         seeds=measured.seeds, claims=with_budget_evidence(claims(params, measured), measured.dataset),
         wall_seconds=time.perf_counter() - start,
-        extra=measured.extra,
+        extra={**measured.extra, **({"training_runs": training} if training else {})},
     )
     return Outcome(results, measured.tables)

@@ -21,7 +21,6 @@ not within what was tried. The profiles ``cpu`` and ``cpu-long`` are sized from 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +35,7 @@ from ..config import StrictModel, deep_merge
 from ..train import TrainConfig
 from . import cifar_degradation, layer_responses, shortcut_options
 from .base import Measured, Outcome, run_experiment
+from .cost import run_cost, thread_seconds
 from .training import TrainingParams, data_source
 from .training import final_errors as final_errors_by
 from .declaration import Experiment
@@ -168,18 +168,9 @@ def setting_claims(params: Params, setting: Setting) -> tuple[list[Claim], pd.Da
 
 def core_hours(curves: pd.DataFrame) -> float:
     """CPU core-hours (or GPU-hours) of training of the distinct runs in ``curves``: each run's
-    ``train_seconds`` times the compute threads it had (``threads`` in its config.yaml), so a run queue of
-    two 1-thread jobs and one 2-thread job count alike; on a 2-core machine the wall time is about half."""
-    return sum(_run_core_seconds(Path(d)) for d in curves.run_dir.unique()) / 3600.0
-
-
-def _run_core_seconds(run_dir: Path) -> float:
-    seconds = float(json.loads((run_dir / "summary.json").read_text())["train_seconds"])
-    env = json.loads((run_dir / "environment.json").read_text())
-    if not str(env.get("device", "cpu")).startswith("cpu"):
-        return seconds
-    threads = yaml.safe_load((run_dir / "config.yaml").read_text()).get("threads")
-    return seconds * (threads or os.cpu_count() or 1)
+    ``train_seconds`` times the compute threads it had (``experiments.cost``), so a run queue of two
+    1-thread jobs and one 2-thread job count alike; on a 2-core machine the wall time is about half."""
+    return sum(thread_seconds(Path(d)) for d in curves.run_dir.unique()) / 3600.0
 
 
 def claim_rows(params: Params, setting: Setting, claims: list[Claim], hours: float) -> list[dict[str, Any]]:
@@ -244,16 +235,13 @@ def _run_row(run_dir: Path) -> dict[str, Any]:
     summary = json.loads((run_dir / "summary.json").read_text())
     env = json.loads((run_dir / "environment.json").read_text())
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    cost_file = run_dir / "cost.json"
-    cost = json.loads(cost_file.read_text()) if cost_file.is_file() else {}
     finished = pd.Timestamp((run_dir / "summary.json").stat().st_mtime, unit="s", tz="UTC")
     return {
-        "run": run_dir.name, "model": summary["model"], "seed": summary["seed"],
+        "model": summary["model"], "seed": summary["seed"],
         "iterations": summary["iterations"], "image_size": config["data"].get("image_size"),
         "train_size": config["data"].get("train_size"), "amp": env.get("amp"),
         "final_train_error": summary["final_train_error"], "final_test_error": summary["final_test_error"],
-        "train_seconds": summary["train_seconds"], "thread_seconds": round(_run_core_seconds(run_dir), 1),
-        "cpu_seconds": cost.get("cpu_seconds"), "cpu": (env.get("cpu") or {}).get("model"),
+        "train_seconds": summary["train_seconds"], **run_cost(run_dir), "cpu": (env.get("cpu") or {}).get("model"),
         "torch": env.get("torch"), "finished_utc": finished.strftime("%Y-%m-%d %H:%M"),
     }
 

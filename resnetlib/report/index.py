@@ -200,7 +200,8 @@ def _with_results(data: dict[str, Any], path: Path, section: dict[str, Any], ent
                  "verdict": NO_RESULTS, "reason": f"{path} lists no claims"}]
     section.update(verdict=None, facts=facts, rows=rows)
     entry.update(claims=claims, dataset=data.get("dataset"), data_source=data.get("data_source"),
-                 scale=data.get("scale"), seeds=data.get("seeds"), results_wall_seconds=data.get("wall_seconds"))
+                 scale=data.get("scale"), seeds=data.get("seeds"), results_wall_seconds=data.get("wall_seconds"),
+                 training_runs=data.get("training_runs") or [])
 
 
 def _fill(o: dict[str, Any], profile_dir: Path, section: dict[str, Any], entry: dict[str, Any]) -> None:
@@ -250,8 +251,37 @@ def _counts(sections: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def training_cost(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The profile's training cost (issue 20): core-hours (thread-hours, or GPU-hours) of the distinct runs
+    the experiments' results name, each run counted once however many notebooks used it (Fig. 7 reuses the
+    nets of Fig. 6); the CPU hours the run queue measured, for the runs it trained; and the experiments that
+    name no run (they train outside the run cache, or nothing)."""
+    runs: dict[str, Mapping[str, Any]] = {}
+    for entry in entries:
+        for run in entry.get("training_runs") or []:
+            runs.setdefault(str(run.get("run")), run)
+    measured = [r for r in runs.values() if r.get("cpu_seconds") is not None]
+    return {
+        "runs": len(runs),
+        "core_hours": round(sum(float(r.get("thread_seconds") or 0.0) for r in runs.values()) / 3600, 3),
+        "cpu_hours_measured": round(sum(float(r["cpu_seconds"]) for r in measured) / 3600, 3),
+        "runs_with_cpu_time": len(measured),
+        "experiments_without_runs": [e["name"] for e in entries if not e.get("training_runs")],
+    }
+
+
+def _cost_text(cost: Mapping[str, Any]) -> str:
+    text = (f"{cost['core_hours']:.2f} core-hours of training ({cost['runs']} runs, thread-seconds: training "
+            "seconds x threads)")
+    if cost["runs_with_cpu_time"]:
+        text += f"; CPU time measured for {cost['runs_with_cpu_time']} of them: {cost['cpu_hours_measured']:.2f} h"
+    if cost["experiments_without_runs"]:
+        text += f"; not counted (no run-cache runs named): {', '.join(cost['experiments_without_runs'])}"
+    return text
+
+
 def _meta(profile: str, env: Mapping[str, Any], generated: datetime, items: Sequence[Mapping],
-          queue_seconds: float = 0.0) -> list:
+          queue_seconds: float = 0.0, cost: Mapping[str, Any] | None = None) -> list:
     n_failed = sum(1 for o in items if o.get("status") != "ok")
     notebooks = f"{len(items)} notebooks {fmt_seconds(_total_wall(items))}, {n_failed} failed"
     queue = f"run queue {fmt_seconds(queue_seconds)} + " if queue_seconds else ""
@@ -263,6 +293,7 @@ def _meta(profile: str, env: Mapping[str, Any], generated: datetime, items: Sequ
         ("device", str(env.get("device", "unknown"))),
         ("CPU", f"{env.get('cpu', 'unknown')}; amp: auto trains in {env.get('cpu_amp', 'unknown')} on it"),
         ("total wall time", f"{fmt_seconds(_total_wall(items) + queue_seconds)} ({queue}{notebooks})"),
+        *([("training cost", _cost_text(cost))] if cost else []),
     ]
 
 
@@ -366,6 +397,7 @@ def build_index(
         "environment": env,
         "total_wall_seconds": round(_total_wall(items) + queue_seconds, 1),
         "run_queue_seconds": round(queue_seconds, 1),
+        "training": training_cost(entries),
         "overrides": {item: list(names) for item, names in (overrides or {}).items()},
         "counts": counts,
         "counts_by_kind": by_kind,
@@ -377,7 +409,8 @@ def build_index(
     }
     profile_dir.mkdir(parents=True, exist_ok=True)
     summary["forest"] = _write_forest(records, profile_dir)
-    page = _render_page(profile=profile, meta=_meta(profile, env, generated, items, queue_seconds), counts=counts,
+    page = _render_page(profile=profile, meta=_meta(profile, env, generated, items, queue_seconds,
+                                                                summary["training"]), counts=counts,
                         sections=sections, verdict_order=VERDICT_ORDER, headline=headline(by_kind),
                         forest=summary["forest"], family=family, rules=RULES,
                         overrides=_override_lines(summary["overrides"]))

@@ -362,3 +362,15 @@ def test_a_study_without_claims_of_its_own_says_why_and_is_not_counted(tmp_path)
     summary = json.loads((prof / "index.json").read_text())
     assert summary["counts"]["no results"] == 1  # only the one that gives no reason
     assert "it judges other notebooks&#39; claims" in (prof / "index.html").read_text()
+
+
+def test_training_cost_counts_each_run_once_and_names_experiments_without_runs():
+    from resnetlib.report.index import training_cost
+
+    shared = {"run": "cifar_resnet20-s0-abc", "thread_seconds": 3600.0, "cpu_seconds": 3000.0}
+    entries = [{"name": "cifar_degradation", "training_runs": [shared, {"run": "p", "thread_seconds": 1800.0,
+                                                                          "cpu_seconds": None}]},
+               {"name": "layer_responses", "training_runs": [shared]}, {"name": "architectures"}]
+    cost = training_cost(entries)
+    assert cost == {"runs": 2, "core_hours": 1.5, "cpu_hours_measured": 0.833, "runs_with_cpu_time": 1,
+                    "experiments_without_runs": ["architectures"]}
