@@ -27,7 +27,7 @@ from ..paths import REPORTS_DIR
 from .budget import rejudge_study, with_replication_rule
 from .verdicts import CONTRADICTED, INCONCLUSIVE, NOT_MEASURABLE, REPRODUCED, effect_interval
 
-__all__ = ["STUDY_DATASET", "STUDY_DIR", "budget_note", "emergence", "load_emergence", "load_study",
+__all__ = ["STUDY_DATASET", "STUDY_DIR", "budget_axis", "budget_note", "emergence", "load_emergence", "load_study",
            "with_budget_evidence", "with_budget_notes"]
 
 #: The committed result of the budget study (its ``effects.csv`` is what the notes are read from).
@@ -134,11 +134,19 @@ def _get(row: pd.Series | None, name: str) -> int | None:
     return _whole(row[name]) if row is not None and name in row.index else None
 
 
+def budget_axis(effects: pd.DataFrame) -> pd.DataFrame:
+    """The study's rows on the budget axis: its controls (``control``: another precision, a training subset)
+    are reported beside the budgets but are not larger or smaller budgets of the same training."""
+    if "control" not in effects.columns:
+        return effects
+    return effects[~effects["control"].fillna(False).astype(bool)]
+
+
 def load_study(folder: str | Path = STUDY_DIR) -> pd.DataFrame | None:
-    """The study's effects, one row per (setting, claim); None when there is no study there (an installed
-    package without the repository's reports)."""
+    """The study's effects on the budget axis, one row per (setting, claim); None when there is no study
+    there (an installed package without the repository's reports)."""
     path = Path(folder) / "effects.csv"
-    return join_readings(collapse_seeds(pd.read_csv(path))) if path.is_file() else None
+    return join_readings(collapse_seeds(budget_axis(pd.read_csv(path)))) if path.is_file() else None
 
 
 def load_emergence(folder: str | Path = STUDY_DIR) -> dict[str, dict[str, Any]]:

@@ -30,7 +30,7 @@ import yaml
 from pydantic import Field, model_validator
 
 from ..claims import Claim
-from ..claims.emergence import emergence
+from ..claims.emergence import budget_axis, emergence
 from ..config import StrictModel, deep_merge
 from ..train import TrainConfig
 from . import cifar_degradation, layer_responses, shortcut_options
@@ -73,6 +73,11 @@ class Setting(StrictModel):
         precision = {None: "", "off": ", fp32", "bf16": ", bf16", "auto": ""}[self.amp]
         depths = f", depths {'/'.join(map(str, self.depths))}" if self.depths else ""
         return f"{self.iterations} it, {size}{subset}{batch}{precision}{depths}"
+
+    def is_control(self) -> bool:
+        """A control (another precision, or a training subset), not a point on the budget axis: its effects
+        are shown beside the budgets but never count toward emergence or the replication rule."""
+        return self.amp is not None or self.train_size is not None
 
     def padding(self, native: int) -> int:
         """The crop padding: the paper's 4 px of 32 (one eighth of the side), rounded half up."""
@@ -177,7 +182,7 @@ def claim_rows(params: Params, setting: Setting, claims: list[Claim], hours: flo
     cost = {"setting": setting.label(), "iterations": setting.iterations,
             "image_size": setting.image_size or params.native_size,
             "train_size": params.setting_train(setting)["data"].get("train_size") or FULL_TRAIN_IMAGES,
-            "batch_size": setting.batch_size, "core_hours": round(hours, 4)}
+            "batch_size": setting.batch_size, "core_hours": round(hours, 4), "control": setting.is_control()}
     fields = ("id", "ref", "what", "verdict", "n_seeds", "effect", "ci_low", "ci_high", "margin", "reason")
     return [{**cost, **{f: getattr(c, f) for f in fields}} for c in claims]
 
@@ -193,7 +198,7 @@ def measure(params: Params) -> Measured:
                       "median_images_per_s": round(float(runs.images_per_s.median()), 1)})
     effects, curves = pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
     return Measured(
-        tables={"effects": effects, "emergence": emergence(effects), "costs": pd.DataFrame(costs),
+        tables={"effects": effects, "emergence": emergence(budget_axis(effects)), "costs": pd.DataFrame(costs),
                 "per_seed": per_seed_rows(params),
                 "final_errors": final_errors_by(curves, by=("setting", "option", "depth"))},
         dataset=params.family().name, data_source=data_source(curves.run_dir.iloc[0]), seeds=params.seeds,

@@ -115,3 +115,14 @@ def test_a_study_that_judged_two_readings_as_two_claims_is_read_as_one_claim():
     assert not table.id.str.endswith("_per_channel").any()
     note = em.load_emergence()["fig7_resnet56_smaller_than_plain56"]
     assert pd.isna(note["resolved_at"]) and note["not_replicated_at"] == "3000 it, 16px (inconclusive)"
+
+
+def test_controls_of_the_study_are_not_points_on_the_budget_axis():
+    import pandas as pd
+
+    from resnetlib.claims.emergence import budget_axis
+
+    effects = pd.DataFrame({"setting": ["3000 it, 16px", "3000 it, 16px, fp32", "old"],
+                            "control": [False, True, None]})
+    assert list(budget_axis(effects).setting) == ["3000 it, 16px", "old"]
+    assert budget_axis(effects.drop(columns="control")).shape[0] == 3  # a study without controls: all rows

@@ -73,3 +73,9 @@ def test_per_seed_rows_list_every_finished_run_with_its_cost_and_nothing_unfinis
     assert set(rows.setting) == {"8 it, native, batch 16"} and set(rows.iterations) == {8}
     assert rows.cpu_seconds.gt(0).all() and rows.thread_seconds.gt(0).all()
     assert rows.final_train_error.between(0, 100).all() and rows.finished_utc.str.match(r"\d{4}-\d\d-\d\d").all()
+
+
+def test_a_setting_with_another_precision_or_a_training_subset_is_a_control():
+    assert not study.Setting(iterations=3000, image_size=16).is_control()
+    assert study.Setting(iterations=3000, image_size=16, amp="off").is_control()
+    assert study.Setting(iterations=3000, image_size=16, train_size=10_000).is_control()
