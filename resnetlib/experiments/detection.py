@@ -48,7 +48,7 @@ from ..config import PartialOf, deep_merge
 from ..data.common import resolve_root
 from ..detection.config import DetectorConfig
 from ..detection.data import DatasetInfo, collate, open_datasets
-from ..detection.evaluate import evaluate_detector, predict
+from ..detection.evaluate import class_ap_table, evaluate_detector, predict
 from ..detection.model import BACKBONES, RESNETS, VGGS, build_detector, count_macs
 from ..detection.pretrain import PRETRAINABLE, PretrainConfig, cached_pretrain, checkpoint_of, pretrain_config
 from ..detection.train import cached_detector
@@ -344,7 +344,7 @@ def _metrics_row(
     m: dict[str, Any], info: DatasetInfo, run, eval_seconds: float, model, cost
 ) -> dict[str, Any]:
     return {
-        **{k: v for k, v in m.items() if k != "voc07_ap"},
+        **{k: v for k, v in m.items() if k not in ("voc07_ap", "objects")},
         "voc07_ap_per_class": {info.classes[k]: v for k, v in m["voc07_ap"].items()},
         "train_seconds": round(run.train_seconds, 1),
         "eval_seconds": round(eval_seconds, 1),
@@ -384,7 +384,8 @@ class EvalSet:
 def _measure_backbone(
     params: Params, backbone: str, train_ds: Any, test: EvalSet, info: DatasetInfo, device
 ):
-    """Train (or reuse) and evaluate one backbone: (metrics row, loss log, figure images' detections)."""
+    """Train (or reuse) and evaluate one backbone: (metrics row, loss log, figure images' detections, its
+    per-class AP rows)."""
     checkpoint, pretraining = _pretrain(params, backbone)
     config = detector_config(params, backbone, checkpoint)
     model = build_for(config, info)
@@ -395,25 +396,27 @@ def _measure_backbone(
     outputs, _ = predict(model, test.figure_loader, device)
     row = {**_metrics_row(m, info, run, eval_seconds, model, cost), "pretraining": pretraining}
     _say(backbone, m, row)
-    return row, run.log, outputs
+    return row, run.log, outputs, class_ap_table(m, info.classes, backbone=backbone)
 
 
 def measure(params: Params) -> Measured:
-    """Train every backbone at equal budget, evaluate it; writes detections.json (the figure's images)."""
+    """Train every backbone at equal budget, evaluate it; writes detections.json (the figure's images) and
+    the per-class AP table (``class_ap``: backbone, class, ground-truth objects, VOC07 AP@.5)."""
     device = resolve_device(params.device)
     train_ds, test_ds, info = open_datasets(
         params.base_config().data, params.seed, params.runs_path() / "detection"
     )
     test = EvalSet(params, test_ds)
-    metrics, curves, figure_dets = {}, [], {}
+    metrics, curves, figure_dets, class_ap = {}, [], {}, []
     for backbone in params.backbones:
-        metrics[backbone], log, figure_dets[backbone] = _measure_backbone(
+        metrics[backbone], log, figure_dets[backbone], classes = _measure_backbone(
             params, backbone, train_ds, test, info, device
         )
         curves.extend({"backbone": backbone, **row} for row in log)
-    _write_detections(params.out_path() / "detections.json", test, figure_dets, info)
+        class_ap.extend(classes)
+    write_detections(params.out_path() / "detections.json", test, figure_dets, info)
     return Measured(
-        tables={"curves": pd.DataFrame(curves, columns=CURVE_COLUMNS)},
+        tables={"curves": pd.DataFrame(curves, columns=CURVE_COLUMNS), "class_ap": pd.DataFrame(class_ap)},
         dataset=info.label,
         data_source=info.source,
         scale=scale_text(params, train_ds, test.dataset),
@@ -517,13 +520,15 @@ def _figure_image(test: EvalSet, pos: int, outputs: dict[str, list[dict]], top_k
     }
 
 
-def _write_detections(
+def write_detections(
     path: Path,
     test: EvalSet,
     outputs: dict[str, list[dict[str, torch.Tensor]]],
     info: DatasetInfo,
     top_k: int = 20,
 ) -> None:
+    """``detections.json`` for ``report.detection_figures.plot_detections``: the figure images' files and
+    ground truth, and per detector (``outputs``' keys: backbones, or Table 9's variants) its top detections."""
     images = [_figure_image(test, pos, outputs, top_k) for pos in range(len(test.figure_idx))]
     content = {"classes": info.classes, "backbones": list(outputs), "images": images}
     path.write_text(json.dumps(content, indent=1))

@@ -199,6 +199,13 @@ def test_tiny_run_writes_results_curves_detections_and_figures(tmp_path, capsys)
     from resnetlib.report import detection_figures as figures
 
     assert figures.plot_curves(out).axes and figures.plot_detections(out, n=2).axes
+    class_ap = results.class_ap  # one row per backbone and class, its objects and AP@.5
+    assert len(class_ap) == len(params.backbones) * 10 and set(class_ap.backbone) == set(params.backbones)
+    assert class_ap.groupby("class").objects.nunique().eq(1).all() and class_ap.objects.sum() > 0  # one test set
+    table = figures.class_ap_table(out)
+    assert list(table.columns) == ["objects", *params.backbones]
+    for name in params.backbones:  # its mean over the classes with objects is the VOC07 mAP
+        assert table.loc["mean over classes", name] == pytest.approx(results["metrics"][name]["voc07_map"])
     # a second run with the same configuration reuses the trained models
     again = exp.run(params)
     assert all(m["cached"] for m in again["metrics"].values())
