@@ -24,6 +24,7 @@ from .model import BACKBONES, C4_HEADS, PAPER_ANCHOR_SIZES, PAPER_ASPECT_RATIOS,
 __all__ = [
     "DatasetInfo",
     "LOCALIZATION_DATA",
+    "LOCALIZER_HEADS",
     "CocoData",
     "DetectionData",
     "DetectorConfig",
@@ -51,8 +52,11 @@ class DetectorModelConfig(StrictModel):
     """The Faster R-CNN that ``build_detector`` builds: backbone, initialisation, anchors, RoIs, proposals."""
 
     name: str = Field("resnet101", description=f"backbone: {', '.join(BACKBONES)}")
-    head: Literal["faster_rcnn", "per_class_rpn"] = Field(
-        "faster_rcnn", description="faster_rcnn: a detector; per_class_rpn: appendix C's localizer (ResNets only)"
+    head: Literal["faster_rcnn", "per_class_rpn", "per_class_rcnn"] = Field(
+        "faster_rcnn",
+        description="faster_rcnn: a detector; per_class_rpn: appendix C's localizer (ResNets only); "
+        "per_class_rcnn: appendix C's R-CNN stage on a trained per_class_rpn (pretrained: its checkpoint; "
+        "rpn_post_nms_train / rpn_post_nms_test: proposals per training image / per class at test)",
     )
     pretrained: str = Field("", description="classification checkpoint loaded into the backbone; '' = none")
     pretrained_sha256: str = Field("", description="the checkpoint's content hash: a replaced file retrains")
@@ -113,8 +117,8 @@ class DetectorModelConfig(StrictModel):
     def _resnet_options_for_resnets_only(self) -> DetectorModelConfig:
         if (self.resnet is None) != (self.name in VGGS):
             raise ValueError(f"model.resnet must be {'null' if self.name in VGGS else 'set'} for {self.name}")
-        if self.head == "per_class_rpn" and (self.name in VGGS or self.global_context or self.train_min_sizes):
-            raise ValueError("the per_class_rpn localizer takes a ResNet backbone, without global_context or "
+        if self.head in LOCALIZER_HEADS and (self.name in VGGS or self.global_context or self.train_min_sizes):
+            raise ValueError("the per_class_rpn localizer (and its R-CNN stage) takes a ResNet backbone, without global_context or "
                              "train_min_sizes (detector options)")
         return self
 
@@ -219,6 +223,8 @@ DetectionData = Annotated[
 ]
 #: The data sets of the localization experiment (one object class per image), not of detection.
 LOCALIZATION_DATA = ("loc_scenes", "ilsvrc_loc")
+#: The heads that localize (appendix C): the per-class RPN and the R-CNN stage trained on its proposals.
+LOCALIZER_HEADS = ("per_class_rpn", "per_class_rcnn")
 
 
 def _paper_optim() -> OptimConfig:
@@ -246,7 +252,7 @@ class DetectorConfig(StrictModel):
     @model_validator(mode="after")
     def _localization_data_goes_with_the_localizer(self) -> DetectorConfig:
         localizing = self.data.name in LOCALIZATION_DATA
-        if localizing != (self.model.head == "per_class_rpn"):
+        if localizing != (self.model.head in LOCALIZER_HEADS):
             raise ValueError(f"data {self.data.name!r} needs model.head "
                              f"{'per_class_rpn' if localizing else 'faster_rcnn'}, got {self.model.head!r}")
         return self

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["coco_from_targets", "coco_map", "evaluate_detector", "predict", "voc07_ap", "voc_ap", "voc_map"]
+__all__ = ["class_ap_table", "coco_from_targets", "coco_map", "evaluate_detector", "objects_per_class", "predict",
+           "voc07_ap", "voc_ap", "voc_map"]
 
 
 def _np(x: Any, dtype=np.float64) -> np.ndarray:
@@ -311,7 +312,7 @@ def evaluate_detector(
     """COCO mAP, mAP@.5, VOC07 11-point mAP and VOC2010+ (area) mAP, in percent, of ``model`` on ``loader``.
 
     Returns ``coco_map``, ``coco_map50``, ``voc07_map``, ``voc_map``, ``voc07_ap`` (label -> AP),
-    ``num_images``, ``num_detections``.
+    ``objects`` (label -> ground-truth objects in the test images), ``num_images``, ``num_detections``.
 
     The COCO ground truth is ``coco_gt``, else the loader's data set's ``coco`` (a
     ``CocoDetectionDataset``), else one built from the targets (``coco_from_targets``, e.g. for VOC).
@@ -333,9 +334,28 @@ def evaluate_detector(
         "voc07_map": voc["map"] * 100.0,
         "voc_map": voc_area["map"] * 100.0,
         "voc07_ap": {int(k): v * 100.0 for k, v in voc["ap"].items()},
+        "objects": objects_per_class(targets, num_classes),
         "num_images": len(outputs),
         "num_detections": int(sum(len(o["scores"]) for o in outputs)),
     }
+
+
+def objects_per_class(targets: Iterable[Mapping[str, Any]], num_classes: int) -> dict[int, int]:
+    """Ground-truth objects per label 1..num_classes-1 (VOC's "difficult" ones included) in ``targets``."""
+    counts = dict.fromkeys(range(1, num_classes), 0)
+    for t in targets:
+        for label in _np(t["labels"], np.int64).tolist():
+            counts[int(label)] = counts.get(int(label), 0) + 1
+    return counts
+
+
+def class_ap_table(metrics: Mapping[str, Any], classes: Sequence[str], **keys: Any) -> list[dict[str, Any]]:
+    """The per-class AP table of one evaluated detector (Tables 7-9 report the mean; the per-class APs say
+    which classes make it): one row per class with ``keys`` (e.g. backbone, seed), the class name, its
+    ground-truth objects and its VOC07 AP@.5 in percent (NaN for a class without ground truth)."""
+    objects = metrics.get("objects", {})
+    return [{**keys, "class": classes[label], "objects": objects.get(label, 0), "ap50": ap}
+            for label, ap in sorted(metrics["voc07_ap"].items())]
 
 
 def _coco_ground_truth(base: Any, targets: list, num_classes: int, coco_gt, label_to_cat):

@@ -263,6 +263,11 @@ class DetectorRun:
     train_seconds: float
     cached: bool
 
+    @property
+    def checkpoint(self) -> Path:
+        """The trained weights (what a stage trained on top of this one is keyed by)."""
+        return _checkpoint_path(self.run_dir)
+
 
 def _fit(config: DetectorConfig, model: nn.Module, train_ds: Any, run_dir: Path, resume: bool, label: str):
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,7 @@ from ..config import PartialOf, deep_merge
 from ..data.common import resolve_root
 from ..detection.config import DetectorConfig
 from ..detection.data import DatasetInfo, collate, open_datasets
-from ..detection.evaluate import evaluate_detector, predict
+from ..detection.evaluate import class_ap_table, evaluate_detector, predict
 from ..detection.model import BACKBONES, RESNETS, VGGS, build_detector, count_macs
 from ..detection.pretrain import PRETRAINABLE, PretrainConfig, cached_pretrain, checkpoint_of, pretrain_config
 from ..detection.train import cached_detector
@@ -154,6 +154,11 @@ class Params(ExperimentParams):
         "checkpoint, as the paper fine-tunes ImageNet-pretrained nets; iterations 0 = from scratch",
     )
     seed: int = Field(0, ge=0, description="initialisation, data order, flips, RPN/RoI sampling, scenes")
+    seeds: list[int] = Field(
+        default_factory=list,
+        description="detector training seeds (Tables 7/8's spread: initialisation, data order, flips, RPN/RoI "
+        "sampling); [] = [seed]; the scenes and each backbone's pretraining come from seed, once",
+    )
     train: DetectorSection = Field(
         default_factory=dict,
         validate_default=True,
@@ -173,6 +178,13 @@ class Params(ExperimentParams):
             raise ValueError(f"unknown backbone(s) {unknown}; choose from {', '.join(BACKBONES)}")
         if not v or len(set(v)) != len(v):
             raise ValueError("backbones must be a non-empty list without repeats")
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or any(s < 0 for s in v):
+            raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
         return v
 
     @field_validator("train", mode="before")
@@ -214,12 +226,19 @@ class Params(ExperimentParams):
             return []
         return [b for b in self.backbones if b not in self.pretrained]
 
-    def config(self, backbone: str, pretrained: str = "", pretrained_sha256: str = "") -> DetectorConfig:
-        """The one translator: ``backbone``'s ``DetectorConfig`` (what the run cache keys its training by)."""
+    def training_seeds(self) -> list[int]:
+        """The detectors' training seeds: ``seeds``, or ``[seed]``."""
+        return list(self.seeds) or [self.seed]
+
+    def config(self, backbone: str, pretrained: str = "", pretrained_sha256: str = "",
+               seed: int | None = None) -> DetectorConfig:
+        """The one translator: ``backbone``'s ``DetectorConfig`` for training seed ``seed`` (None: ``seed``),
+        what the run cache keys its training by."""
         model = {"name": backbone, "pretrained": pretrained, "pretrained_sha256": pretrained_sha256}
         if backbone in VGGS:
             model["resnet"] = None  # VGG has no ResNet options (7x7 RoIs, fc6/fc7 head)
-        top = {"model": model, "seed": self.seed, "device": self.device, "data": {"root": self.data_root}}
+        top = {"model": model, "seed": self.seed if seed is None else seed, "device": self.device,
+               "data": {"root": self.data_root}}
         return DetectorConfig.model_validate(deep_merge(deep_merge(_DEFAULTS, self.train), top))
 
     def base_config(self) -> DetectorConfig:
@@ -279,11 +298,12 @@ def content_hash(path: str) -> str:
     return digest.hexdigest()
 
 
-def detector_config(params: Params, backbone: str, checkpoint: str | Path = "") -> DetectorConfig:
-    """``backbone``'s configuration, with its checkpoint's path and content hash: the one named in
-    ``params.pretrained``, else ``checkpoint`` (the experiment's own pretraining), else none."""
+def detector_config(params: Params, backbone: str, checkpoint: str | Path = "", seed: int | None = None) -> DetectorConfig:
+    """``backbone``'s configuration for training seed ``seed`` (None: ``params.seed``), with its checkpoint's
+    path and content hash: the one named in ``params.pretrained``, else ``checkpoint`` (the experiment's own
+    pretraining), else none."""
     path = _pretrained_path(params, backbone) or str(checkpoint)
-    return params.config(backbone, pretrained=path, pretrained_sha256=content_hash(path))
+    return params.config(backbone, pretrained=path, pretrained_sha256=content_hash(path), seed=seed)
 
 
 def _start(params: Params, backbone: str) -> str:
@@ -344,7 +364,7 @@ def _metrics_row(
     m: dict[str, Any], info: DatasetInfo, run, eval_seconds: float, model, cost
 ) -> dict[str, Any]:
     return {
-        **{k: v for k, v in m.items() if k != "voc07_ap"},
+        **{k: v for k, v in m.items() if k not in ("voc07_ap", "objects")},
         "voc07_ap_per_class": {info.classes[k]: v for k, v in m["voc07_ap"].items()},
         "train_seconds": round(run.train_seconds, 1),
         "eval_seconds": round(eval_seconds, 1),
@@ -382,42 +402,81 @@ class EvalSet:
 
 
 def _measure_backbone(
-    params: Params, backbone: str, train_ds: Any, test: EvalSet, info: DatasetInfo, device
+    params: Params, backbone: str, seed: int, checkpoint: str, train_ds: Any, test: EvalSet, info: DatasetInfo,
+    device,
 ):
-    """Train (or reuse) and evaluate one backbone: (metrics row, loss log, figure images' detections)."""
-    checkpoint, pretraining = _pretrain(params, backbone)
-    config = detector_config(params, backbone, checkpoint)
+    """Train (or reuse) and evaluate one backbone's detector of training seed ``seed``: (metrics row, loss
+    log, figure images' detections, its per-class AP rows)."""
+    config = detector_config(params, backbone, checkpoint, seed)
     model = build_for(config, info)
     cost = count_macs(model, config.model.min_size, info.in_channels)
     run = cached_detector(config, model, train_ds, params.runs_path(), force=params.force)
     model.to(device)
     m, eval_seconds = evaluate_timed(model, test.loader, device)
     outputs, _ = predict(model, test.figure_loader, device)
-    row = {**_metrics_row(m, info, run, eval_seconds, model, cost), "pretraining": pretraining}
-    _say(backbone, m, row)
-    return row, run.log, outputs
+    row = {**_metrics_row(m, info, run, eval_seconds, model, cost), "seed": seed, "run_dir": str(run.run_dir)}
+    _say(f"{backbone} (seed {seed})", m, row)
+    return row, run.log, outputs, class_ap_table(m, info.classes, backbone=backbone, seed=seed)
+
+
+#: The per-seed numbers of ``seed_metrics.csv`` (Tables 7/8's spread over training seeds).
+SEED_COLUMNS = ("coco_map", "coco_map50", "voc07_map", "voc_map", "final_loss", "train_seconds", "eval_seconds",
+                "cached", "run_dir")
+#: The numbers ``metrics`` (one row per backbone) gives as the mean over the training seeds.
+MEAN_OVER_SEEDS = ("coco_map", "coco_map50", "voc07_map", "voc_map", "final_loss", "train_seconds", "eval_seconds")
+
+
+def mean_over_seeds(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One backbone's metrics row from its seeds' rows: the mAPs, loss and times averaged, each class's AP
+    averaged (NaN where no seed has one), ``cached`` when every seed was; the rest (costs, checkpoint
+    report, pretraining) is the seeds' common value, taken from the first; ``seeds`` lists them."""
+    out = {k: v for k, v in rows[0].items() if k not in ("seed", "run_dir")}
+    for key in MEAN_OVER_SEEDS:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        out[key] = sum(values) / len(values) if values else None
+    classes = rows[0]["voc07_ap_per_class"]
+    out["voc07_ap_per_class"] = {c: _nan_mean([r["voc07_ap_per_class"][c] for r in rows]) for c in classes}
+    out["cached"] = all(r["cached"] for r in rows)
+    out["seeds"] = [r["seed"] for r in rows]
+    return out
+
+
+def _nan_mean(values: list[float]) -> float:
+    kept = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(kept) / len(kept) if kept else math.nan
 
 
 def measure(params: Params) -> Measured:
-    """Train every backbone at equal budget, evaluate it; writes detections.json (the figure's images)."""
+    """Train every backbone at equal budget, per training seed, evaluate it; writes detections.json (the
+    figure's images, the first seed's detectors), the per-class AP table (``class_ap``: backbone, seed,
+    class, ground-truth objects, VOC07 AP@.5) and the per-seed metrics (``seed_metrics``). Each backbone is
+    pretrained once (from ``seed``), its detector fine-tuned per seed."""
     device = resolve_device(params.device)
     train_ds, test_ds, info = open_datasets(
         params.base_config().data, params.seed, params.runs_path() / "detection"
     )
     test = EvalSet(params, test_ds)
-    metrics, curves, figure_dets = {}, [], {}
+    metrics, curves, figure_dets, class_ap, per_seed = {}, [], {}, [], []
     for backbone in params.backbones:
-        metrics[backbone], log, figure_dets[backbone] = _measure_backbone(
-            params, backbone, train_ds, test, info, device
-        )
-        curves.extend({"backbone": backbone, **row} for row in log)
-    _write_detections(params.out_path() / "detections.json", test, figure_dets, info)
+        checkpoint, pretraining = _pretrain(params, backbone)
+        rows = []
+        for seed in params.training_seeds():
+            row, log, outputs, classes = _measure_backbone(params, backbone, seed, checkpoint, train_ds, test,
+                                                           info, device)
+            rows.append({**row, "pretraining": pretraining})
+            figure_dets.setdefault(backbone, outputs)
+            curves.extend({"backbone": backbone, "seed": seed, **r} for r in log)
+            class_ap.extend(classes)
+            per_seed.append({"backbone": backbone, "seed": seed, **{k: row[k] for k in SEED_COLUMNS}})
+        metrics[backbone] = mean_over_seeds(rows)
+    write_detections(params.out_path() / "detections.json", test, figure_dets, info)
     return Measured(
-        tables={"curves": pd.DataFrame(curves, columns=CURVE_COLUMNS)},
+        tables={"curves": pd.DataFrame(curves, columns=CURVE_COLUMNS), "class_ap": pd.DataFrame(class_ap),
+                "seed_metrics": pd.DataFrame(per_seed)},
         dataset=info.label,
         data_source=info.source,
         scale=scale_text(params, train_ds, test.dataset),
-        seeds=[params.seed],
+        seeds=params.training_seeds(),
         extra={"metrics": metrics, "device": str(device), "protocol": protocol_notes(params)},
         scratch={"num_test": len(test.dataset)},
     )
@@ -433,6 +492,7 @@ CURVE_COLUMNS = [
     "loss_objectness",
     "loss_rpn_box_reg",
     "seconds",
+    "seed",
 ]
 
 
@@ -443,8 +503,13 @@ def scale_text(params: Params, train_ds: Any, test_ds: Any) -> str:
     if config.data.name == "scenes":
         d = config.data
         scenes = f"{d.num_train} train / {d.num_test} test scenes of {d.canvas}x{d.canvas} px"
-        return f"{scenes}, {budget} per backbone"
-    return f"{len(train_ds)} train / {len(test_ds)} test images, {budget}"
+        return f"{scenes}, {budget} per backbone, {_seeds_text(params)}"
+    return f"{len(train_ds)} train / {len(test_ds)} test images, {budget}, {_seeds_text(params)}"
+
+
+def _seeds_text(params: Params) -> str:
+    n = len(params.training_seeds())
+    return f"{n} training seed{'s' if n > 1 else ''} (backbones pretrained once)"
 
 
 def protocol_notes(params: Params) -> list[str]:
@@ -517,13 +582,15 @@ def _figure_image(test: EvalSet, pos: int, outputs: dict[str, list[dict]], top_k
     }
 
 
-def _write_detections(
+def write_detections(
     path: Path,
     test: EvalSet,
     outputs: dict[str, list[dict[str, torch.Tensor]]],
     info: DatasetInfo,
     top_k: int = 20,
 ) -> None:
+    """``detections.json`` for ``report.detection_figures.plot_detections``: the figure images' files and
+    ground truth, and per detector (``outputs``' keys: backbones, or Table 9's variants) its top detections."""
     images = [_figure_image(test, pos, outputs, top_k) for pos in range(len(test.figure_idx))]
     content = {"classes": info.classes, "backbones": list(outputs), "images": images}
     path.write_text(json.dumps(content, indent=1))
@@ -587,35 +654,44 @@ def _number_claims(params: Params, metrics: dict[str, dict[str, Any]]) -> list[C
 
 
 def _effect(
-    params: Params, metrics: dict[str, dict[str, Any]], num_test: int
-) -> tuple[float | None, bool, str]:
-    """(ResNet-minus-VGG gain, measurable, why not) of the statement."""
+    params: Params, metrics: dict[str, dict[str, Any]], num_test: int, per_seed: pd.DataFrame | None = None
+) -> tuple[list[float] | float | None, bool, str]:
+    """(ResNet-minus-VGG gain, per training seed where ``per_seed`` (``seed_metrics``) is given, else of the
+    metrics; measurable; why not) of the statement."""
     resnet, vgg = _pair(params)
     if resnet is None or vgg is None:
         return None, False, f"needs one ResNet and one VGG backbone, got {params.backbones}"
     metric = _primary_metric(params.dataset)
     effect = metrics[resnet][metric] - metrics[vgg][metric]
+    effects = effect if per_seed is None else paired_gains(per_seed, resnet, vgg, metric)
     min_iters = MIN_ITERATIONS_FOR_CLAIM[params.dataset]
     measurable = params.iterations >= min_iters and num_test >= MIN_TEST_IMAGES_FOR_CLAIM
     why = (
         f"{params.iterations} iterations on {num_test} test images: the comparison needs >= {min_iters} "
         f"iterations and >= {MIN_TEST_IMAGES_FOR_CLAIM} test images (measured gain {effect:+.2f})"
     )
-    return effect, measurable, why
+    return effects, measurable, why
 
 
-def _statement_claim(params: Params, metrics: dict[str, dict[str, Any]], num_test: int) -> Claim:
+def paired_gains(per_seed: pd.DataFrame, resnet: str, vgg: str, metric: str) -> list[float]:
+    """Per training seed, ``resnet``'s ``metric`` minus ``vgg``'s (seeds both have)."""
+    table = per_seed.pivot(index="seed", columns="backbone", values=metric)
+    return (table[resnet] - table[vgg]).dropna().tolist()
+
+
+def _statement_claim(params: Params, metrics: dict[str, dict[str, Any]], num_test: int,
+                     per_seed: pd.DataFrame | None = None) -> Claim:
     resnet, vgg = _pair(params)
     metric = _primary_metric(params.dataset)
     statement = f"ResNet backbone beats VGG backbone at equal training budget ({metric} gain, points)"
     table = _paper_table(params.dataset)
     paper_gain = paper.value(f"{table}.resnet101") - paper.value(f"{table}.vgg16")
-    effect, measurable, why = _effect(params, metrics, num_test)
+    effects, measurable, why = _effect(params, metrics, num_test, per_seed)
     claim = statement_claim(
         "resnet_beats_vgg",
         "Sec. 4.3, Tables 7-8",
         statement,
-        effect,
+        effects,
         margin=CLAIM_MARGIN,
         measurable=measurable,
         why=why,
@@ -657,12 +733,16 @@ def _cost_note(resnet_row: Mapping[str, Any], vgg_row: Mapping[str, Any], resnet
     return note
 
 
-def _claims(params: Params, metrics: dict[str, dict[str, Any]], num_test: int) -> list[Claim]:
-    return [*_number_claims(params, metrics), _statement_claim(params, metrics, num_test)]
+def _claims(params: Params, metrics: dict[str, dict[str, Any]], num_test: int,
+            per_seed: pd.DataFrame | None = None) -> list[Claim]:
+    return [*_number_claims(params, metrics), _statement_claim(params, metrics, num_test, per_seed)]
 
 
 def claims(params: Params, measured: Measured) -> list[Claim]:
-    return _claims(params, measured.extra["metrics"], measured.scratch["num_test"])
+    """Tables 7/8's numbers (the backbones' means over seeds) and the statement, judged from the per-seed
+    ResNet-minus-VGG gains (``seed_metrics``)."""
+    return _claims(params, measured.extra["metrics"], measured.scratch["num_test"],
+                   measured.tables.get("seed_metrics"))
 
 
 # ------------------------------------------------------------------------------------------------- run

@@ -34,6 +34,7 @@ from pydantic import Field, field_validator
 from .. import paper
 from ..detection.config import DetectorConfig
 from ..detection.data import open_datasets
+from ..detection.evaluate import class_ap_table, predict
 from ..detection.inference import ImprovedInference, InferenceOptions, inference_macs
 from ..detection.model import count_macs
 from ..detection.multiscale import PAPER_TEST_SCALES
@@ -160,14 +161,16 @@ def _test_options(params: Params, variant: Variant) -> InferenceOptions:
 
 
 def measure(params: Params) -> Measured:
-    """Per seed: train (or reuse) the three detectors, test each variant; one metrics row per (seed, variant)."""
+    """Per seed: train (or reuse) the three detectors, test each variant; one metrics row per (seed, variant),
+    the per-class APs (``class_ap``), and the first seed's detections on the figure's images
+    (``detections.json``, one row of the figure per variant)."""
     device = resolve_device(params.device)
     first = params.detection_params(params.data_seed)
     train_ds, test_ds, info = open_datasets(first.base_config().data, params.data_seed,
                                             params.runs_path() / "detection")
     test = detection.EvalSet(first, test_ds)
     checkpoint, pretraining = pretrained_backbone(params)
-    rows, curves = [], []
+    rows, curves, class_ap, figure_dets = [], [], [], {}
     for seed in params.seeds:
         configs = params.detector_configs(seed, checkpoint)
         for name, config in configs.items():
@@ -177,10 +180,16 @@ def measure(params: Params) -> Measured:
             curves.extend({"seed": seed, "detector": name, **row} for row in run.log)
             cost = count_macs(model, config.model.min_size, info.in_channels)
             for variant in (v for v in VARIANTS if v.detector == name):
-                rows.append(_test(params, variant, model, test, device, info, seed, run, cost))
+                row, m = _test(params, variant, model, test, device, info, seed, run, cost)
+                rows.append(row)
+                class_ap.extend(class_ap_table(m, info.classes, seed=seed, variant=variant.name))
+                if seed == params.seeds[0]:
+                    figure_dets[variant.name] = _figure_detections(params, variant, model, test, device)
+    detection.write_detections(params.out_path() / "detections.json", test, _in_table_order(figure_dets), info)
     metrics = pd.DataFrame(rows)
     return Measured(
-        tables={"metrics": metrics, "gains": gains(metrics), "curves": pd.DataFrame(curves)},
+        tables={"metrics": metrics, "gains": gains(metrics), "curves": pd.DataFrame(curves),
+                "class_ap": pd.DataFrame(_in_table_order_rows(class_ap))},
         dataset=info.label, data_source=info.source,
         scale=f"{detection.scale_text(first, train_ds, test.dataset)}; {params.backbone}, {len(params.seeds)} seed(s)",
         seeds=list(params.seeds),
@@ -190,7 +199,24 @@ def measure(params: Params) -> Measured:
     )
 
 
-def _test(params: Params, variant: Variant, model, test, device, info, seed: int, run, cost) -> dict[str, Any]:
+def _figure_detections(params: Params, variant: Variant, model, test, device) -> list[dict]:
+    """``variant``'s detections on the figure's test images (the first seed's detector)."""
+    return predict(ImprovedInference(model, _test_options(params, variant)), test.figure_loader, device)[0]
+
+
+def _in_table_order(detections: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The variants' figure detections in Table 9's order (``VARIANTS``)."""
+    return {v.name: detections[v.name] for v in VARIANTS if v.name in detections}
+
+
+def _in_table_order_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-class AP rows by seed, then variant in Table 9's order (the order the report's columns take)."""
+    order = {v.name: i for i, v in enumerate(VARIANTS)}
+    return sorted(rows, key=lambda r: (r["seed"], order[r["variant"]]))
+
+
+def _test(params: Params, variant: Variant, model, test, device, info, seed: int, run, cost):
+    """(metrics row, ``evaluate_detector``'s metrics) of ``variant`` of ``seed``'s detector."""
     options = _test_options(params, variant)
     m, seconds = detection.evaluate_timed(ImprovedInference(model, options), test.loader, device)
     macs = inference_macs(model, model.transform.min_size[-1], options, info.in_channels)
@@ -203,7 +229,7 @@ def _test(params: Params, variant: Variant, model, test, device, info, seed: int
         "class_fraction": class_fraction(m["voc07_ap"]),
         "test_macs": macs, "train_macs": cost["train_macs"], "train_seconds": round(run.train_seconds, 1),
         "eval_seconds": round(seconds, 1), "final_loss": run.log[-1]["loss"] if run.log else math.nan,
-    }
+    }, m
 
 
 def paired_gains(metrics: pd.DataFrame, before: str, after: str, metric: str) -> list[float]:

@@ -23,6 +23,7 @@ Training returns a loss dict (``loss_objectness``: the per-class logistic loss, 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -36,10 +37,24 @@ from torchvision.ops import boxes as box_ops
 
 from ..detection.model import RESNETS, BackboneStart, normalisation, resnet_parts, single_level_anchors
 
-__all__ = ["PAPER_ANCHORS_PER_IMAGE", "PerClassRPN"]
+__all__ = ["PAPER_ANCHORS_PER_IMAGE", "Pass", "PerClassRPN"]
 
 #: "8 anchors are randomly sampled for each image ... positive and negative ... 1:1".
 PAPER_ANCHORS_PER_IMAGE = 8
+
+
+@dataclass
+class Pass:
+    """One forward pass of a ``PerClassRPN`` up to its losses or boxes (``PerClassRPN.passes``)."""
+
+    original: list[tuple[int, int]]  # the input images' (height, width)
+    batch: ImageList  # resized and normalised
+    targets: list[dict[str, torch.Tensor]] | None  # resized with the images
+    features: torch.Tensor  # C4
+    logits: torch.Tensor  # (N, M, K)
+    deltas: torch.Tensor  # (N, M, K, 4)
+    anchors: list[torch.Tensor]
+    class_logits: torch.Tensor  # (N, K)
 
 
 class PerClassRPN(nn.Module):
@@ -90,17 +105,22 @@ class PerClassRPN(nn.Module):
         return logits, deltas
 
     def forward(self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]] | None = None):
+        p = self.passes(images, targets)
+        if self.training:
+            return self.losses(p.logits, p.deltas, p.anchors, p.class_logits, p.targets)
+        return self.predict(p.logits, p.deltas, p.anchors, p.class_logits, p.batch, p.original)
+
+    def passes(self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]] | None = None) -> Pass:
+        """The forward pass up to the losses or the boxes: resized batch, C4 features, per-class logits and
+        deltas per anchor, the anchors, the classification head's logits (the R-CNN stage starts here)."""
+        if self.training and targets is None:
+            raise ValueError("training needs targets (boxes and labels per image)")
         original = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
         batch, targets = self.transform(images, targets)
         features = self.trunk(batch.tensors)
         logits, deltas = self.head(features)
         anchors = self.anchor_generator(batch, [features])
-        class_logits = self.classifier(features)
-        if self.training:
-            if targets is None:
-                raise ValueError("training needs targets (boxes and labels per image)")
-            return self.losses(logits, deltas, anchors, class_logits, targets)
-        return self.predict(logits, deltas, anchors, class_logits, batch, original)
+        return Pass(original, batch, targets, features, logits, deltas, anchors, self.classifier(features))
 
     def losses(self, logits, deltas, anchors, class_logits, targets) -> dict[str, torch.Tensor]:
         """Per image 8 sampled anchors (1:1): logistic loss on every class's output (1 only for the

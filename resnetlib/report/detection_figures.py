@@ -1,8 +1,10 @@
 """Figures of the detection experiment, drawn from the files a run wrote (never from live objects).
 
 - ``plot_curves(results_dir)``: training loss per logged step, one line per backbone (``curves.csv``).
-- ``plot_detections(results_dir, n)``: test images with ground truth and each backbone's detections
-  (``detections.json``).
+- ``plot_detections(results_dir, n)``: test images with ground truth and each detector's detections
+  (``detections.json``: one row per backbone, or per Table 9 variant).
+- ``class_ap_table(results_dir, by)``: the per-class AP@.5 (``class_ap.csv``), one column per backbone or
+  variant (mean over seeds), with each class's ground-truth objects.
 - ``plot_improvement_gains(results_dir)``: Table 9's variants, their gain over the baseline per seed and
   the paper's (``metrics.csv``, ``gains.csv`` of the detection_improvements experiment).
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["plot_curves", "plot_detections", "plot_improvement_gains"]
+__all__ = ["class_ap_table", "plot_curves", "plot_detections", "plot_improvement_gains"]
 
 
 def _style() -> None:
@@ -52,8 +54,10 @@ def plot_curves(results_dir: str | Path):
     return fig
 
 
-def plot_detections(results_dir: str | Path, n: int = 4, score_threshold: float | None = None):
-    """``n`` test images, one row per backbone; ground truth dashed white, detections coloured by class.
+def plot_detections(results_dir: str | Path, n: int = 4, score_threshold: float | None = None,
+                    detectors: list[str] | None = None):
+    """``n`` test images, one row per detector (backbone or variant; ``detectors`` picks some, in that
+    order); ground truth dashed white, detections coloured by class.
 
     ``score_threshold`` None shows each image's top-k detections, k = its number of ground-truth objects
     (short runs give low but informative scores); a number shows every detection scoring at least that.
@@ -63,7 +67,10 @@ def plot_detections(results_dir: str | Path, n: int = 4, score_threshold: float 
 
     _style()
     data = _read_detections(Path(results_dir) / "detections.json", n)
-    backbones, images = list(data["backbones"]), data["images"][:n]
+    backbones, images = list(detectors or data["backbones"]), data["images"][:n]
+    unknown = sorted(set(backbones) - set(data["backbones"]))
+    if unknown:
+        raise ValueError(f"no detections of {unknown} in detections.json; it holds {data['backbones']}")
     palette = sns.color_palette("husl", len(data["classes"]))
     fig, axes = plt.subplots(
         len(backbones), len(images), figsize=(2.8 * len(images), 2.9 * len(backbones)), squeeze=False
@@ -138,6 +145,27 @@ def _draw_detections(ax, shown: list[tuple], classes: list[str], palette) -> Non
             bbox={"facecolor": color, "alpha": 0.8, "pad": 1, "lw": 0},
             va="bottom",
         )
+
+
+def class_ap_table(results_dir: str | Path, by: str = "backbone"):
+    """The per-class AP@.5 (VOC07, percent) of ``class_ap.csv``: one row per class with its ground-truth
+    objects in the test images, one column per value of ``by`` (``backbone``, or ``variant`` of Table 9)
+    in the order the run wrote them, each the mean over seeds; a last row, the mean over classes (the mAP
+    the experiment reports as ``voc07_map``)."""
+    import pandas as pd
+
+    path = Path(results_dir) / "class_ap.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the detection experiment first")
+    table = pd.read_csv(path)
+    order = list(dict.fromkeys(table[by]))
+    classes = list(dict.fromkeys(table["class"]))
+    ap = table.pivot_table(index="class", columns=by, values="ap50", aggfunc="mean", dropna=False)
+    objects = table.groupby("class")["objects"].first()
+    out = pd.concat([objects.rename("objects"), ap[order]], axis=1).loc[classes]
+    out.loc["mean over classes"] = [float("nan"), *ap[order].mean(axis=0, skipna=True)]
+    out.columns.name = None
+    return out
 
 
 def plot_improvement_gains(results_dir: str | Path):

@@ -170,23 +170,47 @@ LOCALIZATION_LABELS = {"cls_top1": "classification top-1", "cls_top5": "classifi
                        "loc_top5": "localization top-5"}
 
 
-def localization_errors(errors: pd.DataFrame, paper: dict[str, float] | None = None, title: str = "") -> plt.Figure:
-    """ILSVRC's errors per metric: bars the mean over seeds, dots the seeds, diamonds the paper's (Table 13)."""
-    t = errors.melt(id_vars="seed", value_vars=list(LOCALIZATION_LABELS), var_name="metric", value_name="error")
-    t["metric"] = t["metric"].map(LOCALIZATION_LABELS)
+#: Table 13's localization stages as the figure names them.
+LOCALIZATION_STAGES = {"rpn": "RPN", "rpn_rcnn": "RPN + R-CNN"}
+
+
+def localization_errors(errors: pd.DataFrame, paper: dict[tuple[str, str], float] | None = None, title: str = "",
+                        ensemble: pd.DataFrame | None = None) -> plt.Figure:
+    """ILSVRC's errors per metric, one panel per stage (``stage`` column; Table 13's RPN, RPN + R-CNN): bars the
+    mean over seeds, dots the seeds, crosses the ensemble of the seeds, diamonds the paper's ((stage, metric)
+    keys). A metric a stage does not define (NaN) is left out."""
+    errors = errors if "stage" in errors else errors.assign(stage="rpn")
+    stages = [s for s in LOCALIZATION_STAGES if s in set(errors.stage)]
     order = list(LOCALIZATION_LABELS.values())
-    fig, ax = plt.subplots(figsize=(7.5, 3.6))
-    sns.barplot(data=t, y="metric", x="error", order=order, color="#9ecae1", errorbar=None, ax=ax)
-    sns.stripplot(data=t, y="metric", x="error", order=order, color="k", size=4, ax=ax)
-    if paper:
-        ys = [order.index(LOCALIZATION_LABELS[m]) for m in paper]
-        ax.plot(list(paper.values()), ys, marker="D", color="#d62728", ls="none", label="paper (Table 13, ImageNet)")
-        legend_outside(ax)
-    ax.set_xlabel("error (%)")
-    ax.set_ylabel("")
-    ax.set_title(f"{title}ours (bars: mean, dots: seeds)")
+    fig, axes = plt.subplots(1, len(stages), figsize=(4.2 * len(stages) + 2.2, 3.6), sharex=True, sharey=True,
+                             squeeze=False)
+    for ax, stage in zip(axes[0], stages):
+        _localization_panel(ax, errors[errors.stage == stage], order)
+        if ensemble is not None and stage in set(ensemble.stage):
+            row = ensemble[ensemble.stage == stage].iloc[0]
+            points = [(row[m], order.index(label)) for m, label in LOCALIZATION_LABELS.items() if pd.notna(row[m])]
+            ax.plot(*zip(*points), marker="X", color="#2e8b3a", ls="none", ms=8,
+                    label=f"ensemble of {int(row['members'])}")
+        marks = {m: v for (s, m), v in (paper or {}).items() if s == stage}
+        if marks:
+            ax.plot(list(marks.values()), [order.index(LOCALIZATION_LABELS[m]) for m in marks], marker="D",
+                    color="#d62728", ls="none", label="paper (Table 13, ImageNet)")
+        ax.set_title(f"{LOCALIZATION_STAGES[stage]}", fontsize=10)
+        ax.set_xlabel("error (%)")
+        ax.set_ylabel("")
+    legend_outside(axes[0][-1])
+    fig.suptitle(f"{title}ours (bars: mean, dots: seeds)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _localization_panel(ax: plt.Axes, errors: pd.DataFrame, order: list[str]) -> None:
+    """One stage's bars (mean over seeds) and dots (seeds) per metric."""
+    t = errors.melt(id_vars="seed", value_vars=list(LOCALIZATION_LABELS), var_name="metric", value_name="error")
+    t = t.dropna(subset=["error"])
+    t["metric"] = t["metric"].map(LOCALIZATION_LABELS)
+    sns.barplot(data=t, y="metric", x="error", order=order, color="#9ecae1", errorbar=None, ax=ax)
+    sns.stripplot(data=t, y="metric", x="error", order=order, color="k", size=4, ax=ax)
 
 
 def activation_memory(memory: pd.DataFrame) -> plt.Figure:

@@ -9,6 +9,7 @@ import matplotlib
 import pytest
 
 from resnetlib import paper
+from resnetlib.claims.rules import MIN_SEEDS
 from resnetlib.config import ConfigError, load_yaml, validate
 from resnetlib.detection.model import build_detector, count_macs
 from resnetlib.experiments import detection as exp
@@ -19,10 +20,12 @@ matplotlib.use("Agg")
 NOT_MEASURABLE = "not measurable at this scale"
 
 
-@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "cpu-long", "paper"])
 def test_params_files_validate(profile):
     params = validate(exp.Params, load_yaml(PARAMS_DIR / "detection" / f"{profile}.yaml"))
     assert len(params.backbones) == 2
+    if profile in ("cpu", "cpu-long"):  # the profiles that run detection decide Tables 7/8 (issue 22)
+        assert len(params.training_seeds()) >= MIN_SEEDS
     if profile == "paper":
         assert params.dataset == "voc07" and params.backbones == ["resnet101", "vgg16"]
         resnet = params.config("resnet101")
@@ -76,6 +79,25 @@ def test_params_reject_bad_values():
         validate(exp.Params, {"train": {"seed": 3}})
     with pytest.raises(ConfigError, match="do not fit"):
         validate(exp.Params, {"train": {"data": {"scale_range": [1.0, 3.0]}}})
+    with pytest.raises(ConfigError, match="distinct"):
+        validate(exp.Params, {"seeds": [0, 0, 1]})
+
+
+def test_each_training_seed_is_its_own_detector_on_one_pretrained_backbone():
+    params = exp.Params(seed=5, seeds=[0, 1, 2])
+    configs = [exp.detector_config(params, "resnet18", "ckpt.pt", seed) for seed in params.training_seeds()]
+    assert [c.seed for c in configs] == [0, 1, 2] and len({c.model.pretrained for c in configs}) == 1
+    assert exp.Params(seed=5).training_seeds() == [5] and exp.detector_config(exp.Params(seed=5), "resnet18").seed == 5
+
+
+def test_a_backbones_metrics_are_its_seeds_mean():
+    rows = [{"seed": s, "coco_map": 10.0 + s, "coco_map50": 20.0, "voc07_map": 30.0, "voc_map": 30.0,
+             "final_loss": 1.0, "train_seconds": 2.0, "eval_seconds": 1.0, "cached": s == 0, "run_dir": "x",
+             "train_macs": 7.0, "voc07_ap_per_class": {"a": 10.0 * s, "b": math.nan}} for s in (0, 2)]
+    mean = exp.mean_over_seeds(rows)
+    assert mean["coco_map"] == 11.0 and mean["train_macs"] == 7.0 and mean["seeds"] == [0, 2]
+    assert mean["voc07_ap_per_class"]["a"] == 10.0 and math.isnan(mean["voc07_ap_per_class"]["b"])
+    assert mean["cached"] is False and "run_dir" not in mean and "seed" not in mean
 
 
 def _metrics(resnet: float, vgg: float, vgg_macs: float = 1.02e9) -> dict:
@@ -120,6 +142,24 @@ def test_statement_judged_on_a_long_enough_run():
     lost = {c.id: c for c in exp._claims(params, _metrics(6.0, 9.0), num_test=n)}["resnet_beats_vgg"]
     assert lost.verdict == "inconclusive" and lost.effect == pytest.approx(-3.0)
     assert exp.CLAIM_MARGIN == 2.0
+
+
+def test_three_seeds_decide_the_statement_from_their_paired_gains():
+    """Tables 7/8 with >= 3 training seeds (issue 22): the statement is judged from the per-seed gains."""
+    import pandas as pd
+
+    params = exp.Params(seeds=[0, 1, 2], train={"optim": {"iterations": exp.MIN_ITERATIONS_FOR_CLAIM["scenes"]}})
+    n = exp.MIN_TEST_IMAGES_FOR_CLAIM
+
+    def judged(gains):
+        per_seed = pd.DataFrame([{"seed": s, "backbone": b, "coco_map": 6.0 + (g if b == "resnet18" else 0.0)}
+                                 for s, g in enumerate(gains) for b in ("resnet18", "vgg_c4")])
+        claims = exp._claims(params, _metrics(6.0 + sum(gains) / 3, 6.0), num_test=n, per_seed=per_seed)
+        return {c.id: c for c in claims}["resnet_beats_vgg"]
+
+    won = judged([4.0, 5.0, 6.0])
+    assert won.verdict == "reproduced" and won.n_seeds == 3 and won.per_seed == [4.0, 5.0, 6.0]
+    assert judged([4.0, -3.0, 6.0]).verdict == "inconclusive"
 
 
 def test_both_detectors_must_detect_before_they_are_compared():
@@ -176,7 +216,7 @@ def test_tiny_run_writes_results_curves_detections_and_figures(tmp_path, capsys)
         device="cpu",
         train={"optim": {"iterations": 2}, "data": {"num_train": 8, "num_test": 3}, "log_every": 1},
         pretrain={"iterations": 2, "batch_size": 8, "train_size": 64, "test_size": 32},
-        num_figure_images=2,
+        num_figure_images=2, seeds=[0, 1],
     )
     results = exp.run(params)
     out = tmp_path / "out"
@@ -191,7 +231,12 @@ def test_tiny_run_writes_results_curves_detections_and_figures(tmp_path, capsys)
         assert m["train_macs"] > m["backbone_macs"] and m["test_macs"] > m["backbone_macs"]
         assert m["pretraining"]["final_test_error"] is not None and m["pretrained"]["missing"] == []
     curves = (out / "curves.csv").read_text().splitlines()
-    assert curves[0].startswith("backbone,iteration") and len(curves) == 1 + 2 * 2
+    assert curves[0].startswith("backbone,iteration") and len(curves) == 1 + 2 * 2 * 2  # 2 backbones x 2 seeds
+    per_seed = results.seed_metrics  # one detector per backbone and seed, the metrics their mean
+    assert sorted(zip(per_seed.backbone, per_seed.seed)) == [(b, s) for b in sorted(params.backbones) for s in (0, 1)]
+    for name in params.backbones:
+        assert results["metrics"][name]["coco_map"] == pytest.approx(per_seed[per_seed.backbone == name].coco_map.mean())
+    assert {c["id"]: c for c in stored["claims"]}["resnet_beats_vgg"]["n_seeds"] == 2
     dets = json.loads((out / "detections.json").read_text())
     assert dets["backbones"] == params.backbones and len(dets["images"]) == 2
     assert set(dets["images"][0]["detections"]) == set(params.backbones)
@@ -199,6 +244,13 @@ def test_tiny_run_writes_results_curves_detections_and_figures(tmp_path, capsys)
     from resnetlib.report import detection_figures as figures
 
     assert figures.plot_curves(out).axes and figures.plot_detections(out, n=2).axes
+    class_ap = results.class_ap  # one row per backbone and class, its objects and AP@.5
+    assert len(class_ap) == len(params.backbones) * 2 * 10 and set(class_ap.backbone) == set(params.backbones)
+    assert class_ap.groupby("class").objects.nunique().eq(1).all() and class_ap.objects.sum() > 0  # one test set
+    table = figures.class_ap_table(out)
+    assert list(table.columns) == ["objects", *params.backbones]
+    for name in params.backbones:  # its mean over the classes with objects is the VOC07 mAP
+        assert table.loc["mean over classes", name] == pytest.approx(results["metrics"][name]["voc07_map"])
     # a second run with the same configuration reuses the trained models
     again = exp.run(params)
     assert all(m["cached"] for m in again["metrics"].values())

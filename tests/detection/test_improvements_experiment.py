@@ -112,3 +112,26 @@ def test_every_step_gates_both_of_its_detectors():
     claims = {c.id: c for c in exp.claims(params, measured)}
     assert claims["table9_context"].verdict == NOT_MEASURABLE and "has not learnt to classify" in claims[
         "table9_context"].reason
+
+
+@pytest.mark.slow
+def test_a_tiny_run_writes_the_per_class_aps_and_every_variants_detections(tmp_path):
+    params = exp.Params(
+        output_dir=str(tmp_path / "out"), runs_dir=str(tmp_path / "runs"), device="cpu", seeds=[0],
+        pretrain={"iterations": 0}, test_scales=[0.5, 1.0], max_test_images=3,
+        train={"optim": {"iterations": 1}, "data": {"num_train": 4, "num_test": 3}, "log_every": 1},
+    )
+    outcome = exp.run(params)
+    out = tmp_path / "out"
+    class_ap = outcome.class_ap
+    assert set(class_ap.variant) == {v.name for v in exp.VARIANTS} and (class_ap.seed == 0).all()
+    assert len(class_ap) == len(exp.VARIANTS) * 10  # 10 Fashion-MNIST classes per variant
+    from resnetlib.report import detection_figures as figures
+
+    table = figures.class_ap_table(out, by="variant")
+    assert list(table.columns) == ["objects", *(v.name for v in exp.VARIANTS)]
+    voc = outcome.metrics.set_index("variant").voc07_map
+    assert table.loc["mean over classes", "baseline"] == pytest.approx(voc["baseline"])
+    names = [v.name for v in exp.VARIANTS]
+    fig = figures.plot_detections(out, n=2, detectors=names[:2])  # the first seed's detectors
+    assert [ax.get_ylabel() for ax in fig.axes[::2]] == names[:2]

@@ -203,3 +203,16 @@ def test_coco_from_targets_round_trip():
     dets = {5: {"boxes": torch.tensor([A]), "scores": torch.tensor([1.0]), "labels": torch.tensor([1])}}
     # the difficult box becomes a crowd (ignored) box: the result is perfect on the rest
     assert coco_map(dets, coco)["map"] == pytest.approx(100.0)
+
+
+def test_objects_are_counted_per_class_and_each_class_gets_a_row_of_its_ap():
+    from resnetlib.detection.evaluate import class_ap_table, objects_per_class
+
+    targets = [{"labels": torch.tensor([1, 1, 3])}, {"labels": torch.tensor([3])}]
+    objects = objects_per_class(targets, num_classes=4)
+    assert objects == {1: 2, 2: 0, 3: 2}
+    metrics = {"voc07_ap": {1: 50.0, 2: math.nan, 3: 100.0}, "objects": objects}
+    rows = class_ap_table(metrics, ["__background__", "cat", "dog", "cow"], backbone="resnet18")
+    assert [(r["class"], r["objects"], r["backbone"]) for r in rows] == [("cat", 2, "resnet18"), ("dog", 0, "resnet18"),
+                                                                         ("cow", 2, "resnet18")]
+    assert rows[0]["ap50"] == 50.0 and math.isnan(rows[1]["ap50"])

@@ -18,14 +18,6 @@ def localizer(num_classes=4) -> PerClassRPN:
     return build_localizer("resnet18", num_classes, in_channels=1, batchnorm="train", **SMALL)
 
 
-def batch():
-    g = torch.Generator().manual_seed(0)
-    images = [torch.rand(1, 64, 64, generator=g) for _ in range(2)]
-    targets = [{"boxes": torch.tensor([[8.0, 10.0, 40.0, 50.0]]), "labels": torch.tensor([2])},
-               {"boxes": torch.tensor([[20.0, 4.0, 60.0, 36.0]]), "labels": torch.tensor([3])}]
-    return images, targets
-
-
 def test_outputs_are_per_class_and_per_anchor():
     model = localizer()
     features = model.trunk(torch.zeros(2, 1, 64, 64))
@@ -34,27 +26,14 @@ def test_outputs_are_per_class_and_per_anchor():
     assert logits.shape == (2, positions * 6, 3) and deltas.shape == (2, positions * 6, 3, 4)  # 2 sizes x 3 ratios
 
 
-def test_training_returns_finite_losses_that_fall():
-    model = localizer().train()
-    images, targets = batch()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    first = None
-    for _ in range(8):
-        losses = model(images, targets)
-        assert set(losses) == {"loss_objectness", "loss_rpn_box_reg", "loss_classifier"}
-        assert all(torch.isfinite(v) for v in losses.values())
-        total = sum(losses.values())
-        first = float(total.detach()) if first is None else first
-        optimizer.zero_grad()
-        total.backward()
-        optimizer.step()
-    with torch.no_grad():
-        assert float(sum(model(images, targets).values())) < first
+def test_training_returns_finite_losses_that_fall(canvases, train_steps):
+    before, after = train_steps(localizer().train(), *canvases, {"loss_objectness", "loss_rpn_box_reg", "loss_classifier"})
+    assert after < before
 
 
-def test_each_class_box_is_its_best_anchors_regressed_box():
+def test_each_class_box_is_its_best_anchors_regressed_box(canvases):
     model = localizer().eval()
-    images, _ = batch()
+    images, _ = canvases
     with torch.no_grad():
         out = model(images)
         features = model.trunk(model.transform(images)[0].tensors)
@@ -95,9 +74,9 @@ def test_localization_errors_follow_ilsvrcs_rule():
                       "loc_top5": 50.0, "images": 4}
 
 
-def test_sampled_positives_overlap_the_box_and_negatives_do_not():
+def test_sampled_positives_overlap_the_box_and_negatives_do_not(canvases):
     model = localizer().train()
-    images, targets = batch()
+    images, targets = canvases
     batch_ = model.transform(images, [dict(t) for t in targets])
     features = model.trunk(batch_[0].tensors)
     anchors = model.anchor_generator(batch_[0], [features])[0]

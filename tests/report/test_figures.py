@@ -47,6 +47,16 @@ def _memory():
                          "activation_bytes_per_image": [2**22, 2**20, 2**25, 2**23]})
 
 
+def _localization():
+    metrics = ("cls_top1", "cls_top5", "loc_gt_class", "loc_top1", "loc_top5")
+    errors = pd.DataFrame([{"seed": seed, "stage": stage, **{m: 30.0 + seed - 5 * (stage == "rpn_rcnn") for m in metrics}}
+                           for seed in (0, 1) for stage in ("rpn", "rpn_rcnn")])
+    errors.loc[errors.stage == "rpn_rcnn", "loc_gt_class"] = float("nan")  # the R-CNN stage does not define it
+    ensemble = pd.DataFrame([{"stage": stage, "members": 2, **{m: 25.0 for m in metrics}} for stage in ("rpn", "rpn_rcnn")])
+    paper = {("rpn", "loc_top5"): 14.4, ("rpn_rcnn", "loc_top5"): 10.6}
+    return errors, paper, "", ensemble
+
+
 @pytest.mark.parametrize("draw", [
     lambda: figures.cost_against_depth(_architectures()),
     lambda: figures.error_curves(_curves()),
@@ -54,7 +64,8 @@ def _memory():
     lambda: figures.shortcut_options(_shortcuts(), {"plain": 28.54, "A": 25.03, "B": 24.52, "C": 24.19}),
     lambda: figures.activation_memory(_memory()),
     lambda: figures.forest_plot(_statements()),
-], ids=["cost", "curves", "responses", "shortcuts", "memory", "forest"])
+    lambda: figures.localization_errors(*_localization()),
+], ids=["cost", "curves", "responses", "shortcuts", "memory", "forest", "localization"])
 def test_legends_do_not_cover_the_axes(draw):
     fig = draw()
     fig.canvas.draw()
