@@ -5,9 +5,11 @@ VOC XML, COCO JSON, ILSVRC CLS-LOC), with iterations, seeds and sizes shrunk and
 Every notebook must end ok on data it has never been tuned for, every paper number must come out
 ``not measurable at this scale`` (far too short), and every result must name the data root it was given.
 
-How the data roots and the shrinking reach the runner is one function, :func:`shrunk_params_dir`: today it
-writes each paper.yaml with the overrides merged in into a temporary params folder (the parameters the runner
-injects); once ``resnetlib reproduce --data NAME=PATH --set KEY=VALUE`` exists, it becomes those flags.
+The data roots reach the runner as a user gives them, ``reproduce --data NAME=DIR`` (``data_items``), and the
+device as ``--set device=cpu`` (``set_items``, applied to every experiment). The shrinking differs per
+experiment (iterations of 8 for CIFAR nets, 2 for detectors; depths 20/32 or 34/50), which one ``--set``
+applied to all cannot say, so :func:`shrunk_params_dir` writes each paper.yaml with its overrides merged in
+into a temporary params folder.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ import yaml
 
 from resnetlib import reproduce
 from resnetlib.config import load_yaml
-from resnetlib.report import verdicts
+from resnetlib.claims import verdicts
 
 PROFILE = "paper"
-#: Which data set each experiment reads, by the names of ``reproduce --data`` (ilsvrc: the CLS-LOC part).
+#: Which data set each experiment reads, by the names of ``reproduce --data``.
 DATA_OF = {
     "cifar_degradation": "cifar10", "layer_responses": "cifar10", "resnet1202": "cifar10", "budget_study": "cifar10",
     "imagenet_plain_vs_residual": "imagenet", "shortcut_options": "imagenet", "imagenet_deeper": "imagenet",
-    "detection": "voc", "detection_improvements": "coco", "localization": "ilsvrc",
+    "detection": "voc", "detection_improvements": "coco", "localization": "ilsvrc_loc",
 }
 #: ImageNet-style class folders: a few wnids.
 WNIDS = ("n01440764", "n01443537", "n01484850")
@@ -84,14 +86,12 @@ def _set(params: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
     return {**params, head: _set(params.get(head, {}), rest, value) if rest else value}
 
 
-def shrunk_params_dir(target: Path, data: dict[str, Path], overrides: dict[str, dict[str, Any]]) -> Path:
-    """A params folder whose ``NAME/paper.yaml`` is the repository's with ``data_root`` (from ``data``, by
-    ``DATA_OF``), ``device: cpu`` and ``overrides[NAME]`` set: what ``reproduce --data ... --set ...`` will do
-    for the selected experiments."""
+def shrunk_params_dir(target: Path, overrides: dict[str, dict[str, Any]]) -> Path:
+    """A params folder whose ``NAME/paper.yaml`` is the repository's with ``overrides[NAME]`` set (as ``--set``
+    sets a key; data roots and the device come from ``--data`` and ``--set`` themselves)."""
     for name in reproduce.discover_experiments():
         params = load_yaml(reproduce.params_file_for(name, PROFILE))
-        given = {"device": "cpu", **({"data_root": str(data[DATA_OF[name]])} if name in DATA_OF else {})}
-        for key, value in {**given, **overrides.get(name, {})}.items():
+        for key, value in overrides.get(name, {}).items():
             params = _set(params, key, value)
         path = reproduce.params_file_for(name, PROFILE, target)
         path.parent.mkdir(parents=True)
@@ -113,14 +113,14 @@ def _paper_data(root: Path, writers) -> dict[str, Path]:
     """The five data roots, each in its release's layout, tiny; the checkpoint under those that need it."""
     from resnetlib.data.localization import write_fashion_mnist_localization
 
-    data = {name: root / name for name in ("cifar10", "imagenet", "voc", "coco", "ilsvrc")}
+    data = {name: root / name for name in ("cifar10", "imagenet", "voc", "coco", "ilsvrc_loc")}
     writers.cifar10(data["cifar10"], per_batch=20, test=16)
     writers.jpeg_folders(data["imagenet"], classes=WNIDS, per_class=4)
     writers.voc(data["voc"], per_set=4)
     writers.coco(data["coco"], per_split=4)
-    write_fashion_mnist_localization(data["ilsvrc"], num_train_per_class=2, num_val=10, canvas=64)
+    write_fashion_mnist_localization(data["ilsvrc_loc"], num_train_per_class=2, num_val=10, canvas=64)
     checkpoint = _write_checkpoint(root / "checkpoints" / "resnet18.pth")
-    for name in ("voc", "coco", "ilsvrc"):
+    for name in ("voc", "coco", "ilsvrc_loc"):
         (data[name] / CHECKPOINT).parent.mkdir(parents=True)
         (data[name] / CHECKPOINT).symlink_to(checkpoint)
     return data
@@ -138,7 +138,8 @@ def paper_run(tmp_path_factory, writers):
         patch.setenv("IPYTHONDIR", str(root / "ipython"))
         outcomes = reproduce.run_profile(
             PROFILE, only=reproduce.discover_experiments(), reports_dir=root / "reports", progress=False,
-            params_dir=shrunk_params_dir(root / "params", data, SHRINK), cwd=tmp_path_factory.mktemp("cwd"),
+            params_dir=shrunk_params_dir(root / "params", SHRINK), cwd=tmp_path_factory.mktemp("cwd"),
+            data_items=[f"{name}={path}" for name, path in data.items()], set_items=["device=cpu"],
         )
     return root / "reports" / PROFILE, outcomes, data
 
@@ -148,23 +149,20 @@ def _results(folder: Path, name: str) -> dict[str, Any]:
 
 
 def test_the_shrunk_params_are_the_paper_files_with_the_given_values(tmp_path):
-    data = {name: tmp_path / name for name in set(DATA_OF.values())}
-    folder = shrunk_params_dir(tmp_path / "one", data, {"cifar_degradation": {"depths": [20],
-                                                                              "train.optim.iterations": 8}})
+    folder = shrunk_params_dir(tmp_path / "one", {"cifar_degradation": {"depths": [20],
+                                                                        "train.optim.iterations": 8}})
     paper = load_yaml(reproduce.params_file_for("cifar_degradation", PROFILE))
     shrunk = load_yaml(folder / "cifar_degradation" / "paper.yaml")
     optim = {**paper["train"]["optim"], "iterations": 8}
-    assert shrunk == {**paper, "depths": [20], "device": "cpu", "data_root": str(tmp_path / "cifar10"),
-                      "train": {**paper["train"], "optim": optim}}
-    assert load_yaml(folder / "architectures" / "paper.yaml") == {
-        **load_yaml(reproduce.params_file_for("architectures", PROFILE)), "device": "cpu"}
+    assert shrunk == {**paper, "depths": [20], "train": {**paper["train"], "optim": optim}}
+    assert load_yaml(folder / "architectures" / "paper.yaml") == load_yaml(
+        reproduce.params_file_for("architectures", PROFILE))
 
 
 @pytest.mark.slow
 def test_every_experiment_is_shrunk_and_its_shrunk_params_validate(tmp_path):
     assert set(SHRINK) == set(reproduce.discover_experiments())
-    data = {name: tmp_path / name for name in set(DATA_OF.values())}
-    folder = shrunk_params_dir(tmp_path / "params", data, SHRINK)
+    folder = shrunk_params_dir(tmp_path / "params", SHRINK)
     reproduce.validate_profile(PROFILE, only=reproduce.discover_experiments(), params_dir=folder)
 
 

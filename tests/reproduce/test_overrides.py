@@ -22,10 +22,10 @@ def test_applied_where_the_key_exists_and_recorded():
     merged, applied = apply_overrides(parse_set(["train.optim.iterations=2000", "seeds=[0]"]), MODELS,
                                       {name: {} for name in MODELS})
     assert merged["cifar_degradation"] == {"train": {"optim": {"iterations": 2000}}, "seeds": [0]}
-    assert merged["detection"] == {"train": {"optim": {"iterations": 2000}}}  # detection has no seeds
-    assert merged["architectures"] == {}
+    assert merged["detection"] == {"train": {"optim": {"iterations": 2000}}, "seeds": [0]}
+    assert merged["architectures"] == {}  # no train section, no seeds: nothing applies
     assert applied == {"architectures": [], "cifar_degradation": ["train.optim.iterations=2000", "seeds=[0]"],
-                       "detection": ["train.optim.iterations=2000"]}
+                       "detection": ["train.optim.iterations=2000", "seeds=[0]"]}
 
 
 def test_a_key_no_experiment_has_names_the_closest():
