@@ -69,7 +69,11 @@ SHRINK: dict[str, dict[str, Any]] = {
     "localization": {"backbone": "resnet18", "pretrained": CHECKPOINT, "eval_batch_size": 4,
                      "train.model.min_size": 64, "train.model.max_size": 64,
                      "train.model.anchor_sizes": [16.0, 32.0, 64.0], "train.optim.batch_size": 4,
-                     "train.optim.iterations": 2, "train.optim.milestones": [1], "train.log_every": 1},
+                     "train.optim.iterations": 2, "train.optim.milestones": [1], "train.log_every": 1,
+                     "seeds": [0, 1], "rcnn.model.roi_output_size": 7, "rcnn.model.rois_per_image": 8,
+                     "rcnn.model.rpn_post_nms_train": 8, "rcnn.model.rpn_post_nms_test": 4,
+                     "rcnn.optim.batch_size": 2, "rcnn.optim.iterations": 2, "rcnn.optim.milestones": [1],
+                     "rcnn.log_every": 1, "rcnn.checkpoint_every": 1},
 }
 #: The kernel reads the tiny CIFAR-10 files through torchvision, whose md5 check only the official release
 #: passes: an IPython startup file (``$IPYTHONDIR``) relaxes it in the notebooks' kernels, as the data tests'
