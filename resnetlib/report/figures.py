@@ -69,6 +69,8 @@ def error_curves(curves: pd.DataFrame, title_prefix: str = "") -> plt.Figure:
     for ax, kind in zip(axes[0], kinds):
         for depth in depths:
             part = mean[(mean.kind == kind) & (mean.depth == depth)]
+            if part.empty:  # a depth trained for the other kind only
+                continue
             label = f"{'plain' if kind == 'plain' else 'ResNet'}-{depth}"
             ax.plot(part.iteration, part.train_error, "--", lw=1, color=palette[depth])
             ax.plot(part.iteration, part.test_error, "-", lw=2.2, color=palette[depth], label=label)

@@ -261,12 +261,15 @@ def training_cost(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         for run in entry.get("training_runs") or []:
             runs.setdefault(str(run.get("run")), run)
     measured = [r for r in runs.values() if r.get("cpu_seconds") is not None]
+    kernels = [e for e in entries if e.get("cpu_seconds") is not None and not e.get("carried_over")]
     return {
         "runs": len(runs),
         "core_hours": round(sum(float(r.get("thread_seconds") or 0.0) for r in runs.values()) / 3600, 3),
         "cpu_hours_measured": round(sum(float(r["cpu_seconds"]) for r in measured) / 3600, 3),
         "runs_with_cpu_time": len(measured),
         "experiments_without_runs": [e["name"] for e in entries if not e.get("training_runs")],
+        "notebook_cpu_hours": round(sum(float(e["cpu_seconds"]) for e in kernels) / 3600, 3),
+        "notebooks_with_cpu_time": len(kernels),
     }
 
 
@@ -277,6 +280,9 @@ def _cost_text(cost: Mapping[str, Any]) -> str:
         text += f"; CPU time measured for {cost['runs_with_cpu_time']} of them: {cost['cpu_hours_measured']:.2f} h"
     if cost["experiments_without_runs"]:
         text += f"; not counted (no run-cache runs named): {', '.join(cost['experiments_without_runs'])}"
+    if cost.get("notebooks_with_cpu_time"):
+        text += (f"; the notebooks' kernels used {cost['notebook_cpu_hours']:.2f} CPU-hours more (training inside "
+                 "a notebook, testing, analysis)")
     return text
 
 
@@ -370,6 +376,7 @@ def build_index(
     generated: datetime | None = None,
     queue_seconds: float = 0.0,
     overrides: Mapping[str, Sequence[str]] | None = None,
+    not_run: Sequence[Mapping[str, str]] = (),
 ) -> Path:
     """Write ``reports_dir/<profile>/index.html`` and ``index.json`` for ``outcomes``; returns the HTML path.
 
@@ -378,7 +385,8 @@ def build_index(
     to the outcomes' profile; ``environment`` is the header's (``reproduce.index.collect_environment``). ``queue_seconds``: the time
     the run queue (``reproduce --jobs N``) trained before the notebooks ran, counted in the total.
     ``overrides``: ``{--set item: [experiments it was applied to]}``, shown in the header (the params files
-    alone do not say what ran).
+    alone do not say what ran). ``not_run``: ``{"what", "why"}`` of each experiment or claim the profile
+    leaves out to keep its budget (``reproduce.profile.not_run_in``), listed with its reason.
     """
     items = [_as_dict(o) for o in outcomes]
     profile = _resolve_profile(items, profile)
@@ -404,6 +412,7 @@ def build_index(
         "headline": dict(headline(by_kind)),
         "family": family,
         "failed_notebooks": [o["name"] for o in items if o.get("status") != "ok"],
+        "not_run": [dict(n) for n in not_run],
         "experiments": entries,
         "claims": records,
     }
@@ -413,6 +422,6 @@ def build_index(
                                                                 summary["training"]), counts=counts,
                         sections=sections, verdict_order=VERDICT_ORDER, headline=headline(by_kind),
                         forest=summary["forest"], family=family, rules=RULES,
-                        overrides=_override_lines(summary["overrides"]))
+                        overrides=_override_lines(summary["overrides"]), not_run=summary["not_run"])
     write_atomic(profile_dir / "index.json", json.dumps(summary, indent=2, default=str))
     return write_atomic(profile_dir / "index.html", page)

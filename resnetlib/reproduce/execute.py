@@ -17,6 +17,7 @@ import dataclasses
 import html
 import json
 import os
+import resource
 import shutil
 import sys
 import time
@@ -44,6 +45,7 @@ class Outcome:
     started: str = ""
     ended: str = ""
     wall_seconds: float = 0.0
+    cpu_seconds: float | None = None  # CPU time of its kernel process (what it trained inside, and analysis)
     ename: str | None = None
     evalue: str | None = None
     cell_index: int | None = None  # papermill's index (the injected-parameters cell counts)
@@ -323,12 +325,19 @@ def _parameters(inject: dict[str, Any], run: Run, slot: _Slot) -> dict[str, Any]
     return {**parameters, "force": True} if run.force and slot.name not in run.pretrained else parameters
 
 
+def _children_cpu_seconds() -> float:
+    """User + system CPU time of this process's finished children: a notebook's kernel, once shut down, is one
+    (its training inside the notebook counts toward the profile's cost, issue 20)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_one(run: Run, name: str, inject: dict[str, Any]) -> Outcome:
     """Execute one notebook, then commit its result or roll back to the previous one, then render it."""
     slot, notebook = _Slot(run.profile_dir, name), run.notebooks_dir / f"{name}.ipynb"
     _recover(slot)
     had_previous = _set_aside(slot)
-    started, t0 = _now(), time.perf_counter()
+    started, t0, cpu0 = _now(), time.perf_counter(), _children_cpu_seconds()
     try:
         error = _execute(notebook, slot, _parameters(inject, run, slot), run)
     except BaseException:  # Ctrl-C: put everything back as it was, then stop
@@ -338,6 +347,7 @@ def run_one(run: Run, name: str, inject: dict[str, Any]) -> Outcome:
                   params_file=display_path(params_file_for(name, run.profile, run.params_dir)),
                   started=started.isoformat(timespec="seconds"), ended=_now().isoformat(timespec="seconds"),
                   wall_seconds=round(time.perf_counter() - t0, 1), log=_kept_log(slot.log),
+                  cpu_seconds=round(_children_cpu_seconds() - cpu0, 1),
                   overrides=list(run.overrides.get(name, [])))
     if error is None:
         return _render(_commit(slot, common))

@@ -16,7 +16,7 @@ from ..devices import cpu_features, resolve_amp
 from ..paths import REPO_ROOT
 from ..train.environment import git_state, machine_device
 from .execute import Outcome, Run
-from .profile import discover_experiments
+from .profile import discover_experiments, not_run_in
 
 __all__ = ["collect_environment", "write_index"]
 
@@ -81,8 +81,10 @@ def write_index(run: Run, outcomes: list[Outcome], only: list[str] | None, *,
     """Write ``index.html``/``index.json`` for this run (``resnetlib.report.index``) and log the closing line."""
     from ..report.index import build_index
 
-    index = build_index(run.profile_dir.parent, _listed(run, outcomes, only), profile=run.profile,
+    listed = _listed(run, outcomes, only)
+    index = build_index(run.profile_dir.parent, listed, profile=run.profile,
                         environment=environment if environment is not None else collect_environment(),
-                        queue_seconds=queue_seconds, overrides=overrides)
+                        queue_seconds=queue_seconds, overrides=overrides,
+                        not_run=not_run_in(run.profile, [o.name for o in listed]))
     run.say(_closing_line(outcomes, index))
     return index

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, load_yaml, validate
+from ..config import ConfigError, StrictModel, load_yaml, validate
 from ..experiments.declaration import Experiment, downloads
 from ..paths import NOTEBOOKS_DIR, PARAMS_DIR, REPO_ROOT
 from .data_roots import data_root_problems, parse_data_roots
@@ -26,7 +26,11 @@ from .overrides import apply_overrides, parse_set
 __all__ = [
     "EVERY_NOTEBOOK_PROFILE",
     "KERNEL_NAME",
+    "BUDGETS",
     "LEFT_OUT_OF",
+    "ProfileBudget",
+    "load_budgets",
+    "not_run_in",
     "ON_REQUEST",
     "PAPER_ORDER",
     "Profile",
@@ -55,9 +59,38 @@ PAPER_ORDER = (
 #: Experiments that cost hours at every profile but smoke: they run only when named (``--only``), and
 #: their committed result lies under reports/reference/ (the budget study: ~5 core-hours at cpu).
 ON_REQUEST = frozenset({"budget_study"})
-#: Experiments a profile leaves out unless named, because they would take it past its time budget (the
-#: cpu profile: 30 minutes on 2 cores, 27.6 measured without these); ``cpu-long`` and ``paper`` run them.
-LEFT_OUT_OF = {"cpu": frozenset({"detection_improvements", "localization"})}
+#: Where each profile's budget and what it leaves out are written down (``ProfileBudget`` per profile).
+PROFILES_FILE = PARAMS_DIR / "profiles.yaml"
+
+
+class NotRunClaims(StrictModel):
+    """Claims of an experiment that does run, whose nets the profile does not train, and why."""
+
+    claims: str
+    why: str
+
+
+class ProfileBudget(StrictModel):
+    """A profile's budget and what it leaves out to keep it (issue 20: sized by cost): ``left_out`` maps an
+    experiment to why it runs only when named; ``claims_not_run`` lists claims it cannot decide within it."""
+
+    budget: str
+    left_out: dict[str, str] = {}
+    claims_not_run: list[NotRunClaims] = []
+
+
+def load_budgets(path: str | Path = PROFILES_FILE) -> dict[str, ProfileBudget]:
+    """``params/profiles.yaml``, validated (a misspelt key is an error naming it)."""
+    data = load_yaml(path) or {}
+    return {name: validate(ProfileBudget, entry, f"{display_path(Path(path))}: profile '{name}'")
+            for name, entry in data.items()}
+
+
+#: Each profile's budget and its left-out experiments (``params/profiles.yaml``).
+BUDGETS: dict[str, ProfileBudget] = {}
+#: Experiments a profile leaves out unless named (``--only``), each with the reason (its cost, or a
+#: budget at which it decides nothing): ``params/profiles.yaml``.
+LEFT_OUT_OF: dict[str, dict[str, str]] = {}
 #: The profile that runs every notebook, ``ON_REQUEST`` ones included (CI's "Run All" check).
 EVERY_NOTEBOOK_PROFILE = "smoke"
 #: Parameters the runner always injects; every notebook must declare them in its ``parameters`` cell.
@@ -383,3 +416,18 @@ def validate_profile(
     (:func:`load_profile` without ``--set``/``--data`` and without checking data roots)."""
     return load_profile(profile, only, force=force, notebooks_dir=notebooks_dir, params_dir=params_dir,
                         experiment_for=experiment_for, environ={}).inject
+
+
+def not_run_in(profile: str, ran: Iterable[str]) -> list[dict[str, str]]:
+    """What the index lists under "not run in this profile": each left-out experiment that did not run this
+    time, then the claims the profile does not train for, each with its reason (``params/profiles.yaml``)."""
+    budget = BUDGETS.get(profile)
+    if budget is None:
+        return []
+    ran = set(ran)
+    return [{"what": name, "why": why} for name, why in budget.left_out.items() if name not in ran] + [
+        {"what": c.claims, "why": c.why} for c in budget.claims_not_run]
+
+
+BUDGETS.update(load_budgets())
+LEFT_OUT_OF.update({name: dict(b.left_out) for name, b in BUDGETS.items()})

@@ -198,3 +198,16 @@ def test_layer_response_claims_are_judged_under_both_definitions(make_curves):
     stopped = claims["fig7_resnet56_smaller_than_plain56"]
     assert stopped.verdict == "not measurable at this scale" and "plain-56 (seed 0) did not train" in stopped.reason
     assert claims["fig7_resnet56_smaller_than_resnet20"].verdict == "inconclusive"  # both ResNets trained
+
+
+def test_resnet_depths_leave_out_a_net_and_its_comparisons(make_curves):
+    """A profile sized by cost trains plain-20/56 and ResNet-20 only: ResNet-56's three comparisons are not
+    stated (not judged from nets that were never trained); the degradation still is."""
+    params = cpu_scale(resnet_depths=[20], seeds=[0, 1, 2])
+    assert sorted({(k, d) for k, d, _ in exp.nets(params)}) == [("plain", 20), ("plain", 56), ("resnet", 20)]
+    assert [c.model.name for c in exp.planned_runs(params)].count("cifar_resnet56") == 0
+    finals = {("plain", 20): [10.0, 11.0, 12.0], ("plain", 56): [30.0, 33.0, 31.0], ("resnet", 20): [9.0, 10.0, 11.0]}
+    table = make_curves(finals, iterations=400, last_milestone=300)
+    ids = [c.id for c in exp.claims_from(params, table)]
+    assert ids == ["fig1_plain_degradation", "table6_resnet20_test_error"]
+    assert exp.statements(cpu_scale(seeds=[0, 1, 2])) and len(exp.statements(cpu_scale(seeds=[0, 1, 2]))) == 4

@@ -370,7 +370,21 @@ def test_training_cost_counts_each_run_once_and_names_experiments_without_runs()
     shared = {"run": "cifar_resnet20-s0-abc", "thread_seconds": 3600.0, "cpu_seconds": 3000.0}
     entries = [{"name": "cifar_degradation", "training_runs": [shared, {"run": "p", "thread_seconds": 1800.0,
                                                                           "cpu_seconds": None}]},
-               {"name": "layer_responses", "training_runs": [shared]}, {"name": "architectures"}]
+               {"name": "layer_responses", "training_runs": [shared], "cpu_seconds": 360.0},
+               {"name": "architectures", "cpu_seconds": 720.0}, {"name": "old", "cpu_seconds": 9e9, "carried_over": True}]
     cost = training_cost(entries)
     assert cost == {"runs": 2, "core_hours": 1.5, "cpu_hours_measured": 0.833, "runs_with_cpu_time": 1,
-                    "experiments_without_runs": ["architectures"]}
+                    "experiments_without_runs": ["architectures", "old"], "notebook_cpu_hours": 0.3,
+                    "notebooks_with_cpu_time": 2}
+
+
+def test_what_the_profile_leaves_out_is_listed_with_its_reason(tmp_path):
+    not_run = [{"what": "imagenet_deeper", "why": "no ResNet-50 trains at <300> iterations"},
+               {"what": "Fig. 6 middle", "why": "undecided up to 10k iterations"}]
+    build_index(tmp_path / "reports", [], profile="cpu", environment=ENV, not_run=not_run)
+    prof = tmp_path / "reports" / "cpu"
+    assert json.loads((prof / "index.json").read_text())["not_run"] == not_run
+    page = (prof / "index.html").read_text()
+    assert "Not run in this profile, and why" in page and "no ResNet-50 trains at &lt;300&gt; iterations" in page
+    build_index(tmp_path / "reports", [], profile="cpu", environment=ENV)
+    assert "Not run in this profile" not in (prof / "index.html").read_text()

@@ -46,3 +46,28 @@ def test_a_key_of_another_data_family_applies_only_where_it_fits():
     assert "crop" not in loaded.inject["cifar_degradation"]["train"].get("data", {})
     with pytest.raises(ConfigError, match="no selected experiment has this key for its data"):
         load_profile("smoke", ["cifar_degradation"], environ={}, set_items=["train.data.crop=32"])
+
+
+def test_profiles_file_names_known_experiments_and_each_left_out_one_has_a_reason():
+    """params/profiles.yaml (each profile's budget, what it leaves out and why) names only experiments that
+    exist, and the cpu profile's default selection runs none of them."""
+    from resnetlib.reproduce import profile
+
+    known = set(profile.discover_experiments())
+    for name, budget in profile.BUDGETS.items():
+        assert set(budget.left_out) <= known, name
+        assert all(why.strip() for why in budget.left_out.values())
+    cpu = profile._select(None, profile.discover_experiments(), "cpu")
+    assert not set(cpu) & set(profile.LEFT_OUT_OF["cpu"]) and "cifar_degradation" in cpu
+    listed = profile.not_run_in("cpu", ran=["cifar_degradation", "shortcut_options"])
+    assert "shortcut_options" not in [n["what"] for n in listed]  # named with --only: it ran
+    assert "imagenet_deeper" in [n["what"] for n in listed] and len(listed) > len(profile.LEFT_OUT_OF["cpu"]) - 1
+
+
+def test_a_misspelt_key_in_the_profiles_file_is_an_error_naming_it(tmp_path):
+    from resnetlib.reproduce import profile
+
+    path = tmp_path / "profiles.yaml"
+    path.write_text("cpu:\n  budget: 1 core-hour\n  left_ot: {}\n")
+    with pytest.raises(ConfigError, match="left_ot"):
+        profile.load_budgets(path)
