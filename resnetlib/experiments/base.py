@@ -22,6 +22,7 @@ import time
 import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,7 +34,7 @@ from ..claims import Claim
 from .cost import runs_cost
 from ..claims.emergence import with_budget_evidence
 from ..config import StrictModel, validate
-from ..paths import default_interactive_dir, default_runs_dir
+from ..paths import REPO_ROOT, default_interactive_dir, default_runs_dir
 from ..report.tables import params_table
 
 
@@ -157,6 +158,24 @@ def write_parameters_cell(notebook: str | Path, params_model: type[ExperimentPar
     return True
 
 
+#: Parameters that name a folder on the machine that ran (``results.json`` records them relative to the
+#: checkout when inside it, so a committed result does not carry one machine's absolute paths).
+PATH_PARAMETERS = ("output_dir", "runs_dir", "data_root")
+
+
+def portable_paths(params: dict[str, Any], root: Path = REPO_ROOT) -> dict[str, Any]:
+    """``params`` with each folder parameter inside ``root`` made relative to it (others as given)."""
+    out = dict(params)
+    for key in PATH_PARAMETERS:
+        value = out.get(key)
+        if isinstance(value, str) and value and Path(value).is_absolute():
+            try:
+                out[key] = str(Path(value).resolve().relative_to(root.resolve()))
+            except ValueError:
+                pass
+    return out
+
+
 def write_results(
     params: ExperimentParams,
     *,
@@ -178,7 +197,8 @@ def write_results(
         "seeds": list(seeds),
         "wall_seconds": round(float(wall_seconds), 1),
         "claims": [c.model_dump() for c in claims],
-        "params": params.model_dump(),
+        "params": portable_paths(params.model_dump()),
+        "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "environment": {
             "torch": torch.__version__,
             "python": platform.python_version(),

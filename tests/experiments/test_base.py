@@ -40,3 +40,15 @@ def test_the_parameters_cell_runs_to_the_params_defaults(name):
     exec(model.parameters_cell(), namespace)
     assert set(namespace) - {"__builtins__"} == set(model.model_fields)
     assert model.from_namespace(namespace).model_dump() == model().model_dump()
+
+
+def test_results_record_folders_inside_the_checkout_relative_to_it(tmp_path):
+    """A committed results.json carries no machine's absolute paths for folders of the checkout."""
+    from resnetlib.experiments.base import portable_paths
+
+    root = tmp_path / "repo"
+    (root / "reports" / "x").mkdir(parents=True)
+    params = {"output_dir": str(root / "reports" / "x"), "runs_dir": "/elsewhere/runs", "data_root": "",
+              "seeds": [0]}
+    assert portable_paths(params, root) == {"output_dir": "reports/x", "runs_dir": "/elsewhere/runs",
+                                            "data_root": "", "seeds": [0]}
