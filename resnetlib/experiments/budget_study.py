@@ -231,7 +231,10 @@ def per_seed_rows(params: Params) -> pd.DataFrame:
                 run_dir = run_dir_for(config, params.runs_path())
                 if (run_dir / "summary.json").is_file():
                     rows.append({"setting": setting.label(), **_run_row(run_dir)})
-    return pd.DataFrame(rows).drop_duplicates(subset=["setting", "run"]) if rows else pd.DataFrame()
+    if not rows:
+        return pd.DataFrame()
+    table = pd.DataFrame(rows).drop_duplicates(subset=["setting", "run"])
+    return table.astype({"image_size": "Int64"})  # native rows have none: keep the others integers
 
 
 def _run_row(run_dir: Path) -> dict[str, Any]:
