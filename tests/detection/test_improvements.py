@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
-from resnetlib.detection.context import ContextHead, WithContext, has_global_context
+from resnetlib.detection.context import ContextHead, WithContext, context_predictor, has_global_context
 from resnetlib.detection.inference import (
     ImprovedInference,
     InferenceOptions,
@@ -141,6 +142,35 @@ def test_detector_with_global_context_trains_detects_and_counts_its_cost():
     assert ours["test_macs"] - theirs["test_macs"] == pytest.approx(
         ours["context_macs"] + ours["test_rois"] * (ours["head_macs_per_roi"] - theirs["head_macs_per_roi"]))
     assert ImprovedInference(model, InferenceOptions(box_refinement=True, test_scales=(0.5, 1.0))).eval()(images)
+
+
+def test_the_context_predictor_starts_as_the_baseline_predictor_and_learns_the_context():
+    """At initialisation the predictor on [per-RoI, whole-image] features gives every RoI the baseline
+    predictor's class scores and box deltas, whatever its image's feature; the context weights get a gradient."""
+    torch.manual_seed(0)
+    baseline = FastRCNNPredictor(16, 4)
+    joined = context_predictor(baseline)
+    per_roi, per_image = torch.randn(5, 16), torch.randn(5, 16) * 100
+    for ours, theirs in zip(joined(torch.cat([per_roi, per_image], 1)), baseline(per_roi), strict=True):
+        assert torch.allclose(ours, theirs, atol=1e-6)
+    scores, deltas = joined(torch.cat([per_roi, per_image], 1))
+    (scores.logsumexp(1) - scores[:, 1]).sum().backward()
+    assert joined.cls_score.weight.grad[:, 16:].abs().sum() > 0
+
+
+def test_the_detector_with_global_context_starts_as_the_baseline_detector():
+    """Built from the same seed, the detector with context and the baseline detect the same boxes, classes and
+    scores before training: the context is added by training, not by the initialisation."""
+    plain, model = detector(), detector(global_context=True)
+    width = plain.roi_heads.box_predictor.cls_score.in_features
+    assert torch.equal(model.roi_heads.box_predictor.cls_score.weight[:, :width],
+                       plain.roi_heads.box_predictor.cls_score.weight)
+    images, _ = small_batch()
+    with torch.no_grad():
+        expected = plain(images)
+        got = model(images)
+    assert sum(len(d["boxes"]) for d in expected) > 0
+    assert same_detections(got, expected)
 
 
 def test_multiscale_training_draws_the_training_side_and_tests_at_min_size():
