@@ -42,8 +42,14 @@ reproduce: env data
 ## reuses those nets from it instead of training them again.
 TEST_WORKERS ?= 2
 NBVAL := $(BIN)/python -m pytest -q -ra -p no:cacheprovider -n $(TEST_WORKERS) --dist loadscope --nbval-lax notebooks
+## The suite writes up to ~6 GB at once under the temporary folder (checkpoints of the ImageNet-style nets and
+## detectors; measured 2026-12-06): a disk with less free space fails with "No space left on device" midway.
+TEST_DISK_GB := 6
 test: env data
 	@tmp=$$(mktemp -d) && export OMP_NUM_THREADS=1 && \
+	  free=$$(df -Pk "$$tmp" | awk 'NR==2 {print int($$4 / 1048576)}') && \
+	  if [ "$$free" -lt $(TEST_DISK_GB) ]; then echo "warning: $$free GB free under $$(dirname $$tmp); the tests" \
+	    "write up to ~$(TEST_DISK_GB) GB there: free some space or point TMPDIR at a larger disk" >&2; fi && \
 	  RESNETLIB_SMOKE_RUNS_DIR=$$tmp/runs \
 	    $(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests && \
 	  RESNETLIB_RUNS_DIR=$$tmp/runs RESNETLIB_REPORTS_DIR=$$tmp/reports $(NBVAL); rc=$$?; rm -rf $$tmp; exit $$rc
