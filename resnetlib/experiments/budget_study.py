@@ -30,12 +30,12 @@ import yaml
 from pydantic import Field, model_validator
 
 from ..claims import Claim
-from ..claims.emergence import budget_axis, emergence
+from ..claims.emergence import budget_axis, emergence, join_readings
 from ..config import StrictModel, deep_merge
 from ..train import TrainConfig
 from . import cifar_degradation, layer_responses, shortcut_options
 from .base import Measured, Outcome, run_experiment
-from .cost import run_cost, thread_seconds
+from .cost import run_cost
 from .training import TrainingParams, data_source
 from .training import final_errors as final_errors_by
 from .declaration import Experiment
@@ -172,10 +172,16 @@ def setting_claims(params: Params, setting: Setting) -> tuple[list[Claim], pd.Da
 
 
 def core_hours(curves: pd.DataFrame) -> float:
-    """CPU core-hours (or GPU-hours) of training of the distinct runs in ``curves``: each run's
-    ``train_seconds`` times the compute threads it had (``experiments.cost``), so a run queue of two
-    1-thread jobs and one 2-thread job count alike; on a 2-core machine the wall time is about half."""
-    return sum(thread_seconds(Path(d)) for d in curves.run_dir.unique()) / 3600.0
+    """CPU core-hours (or GPU-hours) of training of the distinct runs in ``curves``: each run's CPU seconds
+    where the run queue measured them (``cost.json``: right on a shared machine), else its ``train_seconds``
+    times the compute threads it had (``experiments.cost``), so a run queue of two 1-thread jobs and one
+    2-thread job count alike; on a 2-core machine the wall time is about half."""
+    return sum(_run_seconds(Path(d)) for d in curves.run_dir.unique()) / 3600.0
+
+
+def _run_seconds(run_dir: Path) -> float:
+    cost = run_cost(run_dir)
+    return cost["cpu_seconds"] or cost["thread_seconds"]
 
 
 def claim_rows(params: Params, setting: Setting, claims: list[Claim], hours: float) -> list[dict[str, Any]]:
@@ -195,7 +201,8 @@ def measure(params: Params) -> Measured:
         rows += claim_rows(params, setting, claims, hours)
         curves.append(runs.assign(setting=setting.label()))
         costs.append({"setting": setting.label(), "runs": runs.run_dir.nunique(), "core_hours": round(hours, 3),
-                      "median_images_per_s": round(float(runs.images_per_s.median()), 1)})
+                      "median_images_per_s": round(float(runs.images_per_s.median()), 1),
+                      "cpu": _machine(runs.run_dir.iloc[0])["device_name"]})
     effects, curves = pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
     return Measured(
         tables={"effects": effects, "emergence": emergence(budget_axis(effects)), "costs": pd.DataFrame(costs),
@@ -254,6 +261,65 @@ def _run_row(run_dir: Path) -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------------- settings added to the committed study
+def unfinished_runs(params: Params) -> list[str]:
+    """The run folders that ``params``' settings need and the run cache has not finished."""
+    from ..train.runs import run_dir_for
+
+    folders = [run_dir_for(config, params.runs_path()) for config in planned_runs(params)]
+    return [d.name for d in folders if not (d / "summary.json").is_file()]
+
+
+def add_settings(params: Params, labels: list[str], folder: Path) -> pd.DataFrame:
+    """Judge the settings of ``params`` named by ``labels`` from their finished runs and put them into the
+    study committed at ``folder``: its effects, costs, emergence table and figure then hold the earlier
+    settings (measured on another machine or day: each cost row names its CPU) beside the new ones, and its
+    per-seed table every finished run of ``params``. A setting long enough to train for hours in the
+    background (issue 20) is added this way when its last run finishes, without re-training the others.
+    Returns the merged effects. Nothing is trained: an unfinished run is an error that names it."""
+    settings = {s.label(): s for s in params.settings}
+    unknown = [label for label in labels if label not in settings]
+    if unknown:
+        raise ValueError(f"no setting labelled {unknown} in the params; their labels are {list(settings)}")
+    chosen = params.model_copy(update={"settings": [settings[label] for label in labels]})
+    missing = unfinished_runs(chosen)
+    if missing:
+        raise RuntimeError(f"{len(missing)} run(s) of {labels} are not finished in {params.runs_path()}: "
+                           f"{missing}; train them first (resnetlib reproduce --only budget_study --jobs 2, or "
+                           "let the background study finish), then add the settings again")
+    measured = measure(chosen)
+    effects = _merged(_reference_table(folder, "effects"), measured.tables["effects"], params)
+    costs = _merged(_reference_table(folder, "costs"), measured.tables["costs"], params)
+    effects.to_csv(folder / "effects.csv", index=False)
+    costs.to_csv(folder / "costs.csv", index=False)
+    emergence(budget_axis(effects)).to_csv(folder / "emergence.csv", index=False)
+    per_seed_rows(params).to_csv(folder / "per_seed.csv", index=False)
+    from ..report import figures
+
+    figures.budget_emergence(effects).savefig(folder / "emergence.png", dpi=72)
+    return effects
+
+
+def _reference_table(folder: Path, name: str) -> pd.DataFrame:
+    """A committed table of the study; Fig. 7's readings, once two claims, joined as the notebook now
+    judges them (``claims.emergence.join_readings``); a cost row without a CPU gets the study's machine."""
+    table = pd.read_csv(folder / f"{name}.csv")
+    if name == "effects":
+        return join_readings(table)
+    if "cpu" not in table.columns:
+        results = json.loads((folder / "results.json").read_text())
+        table["cpu"] = (results.get("machine") or {}).get("device_name")
+    return table
+
+
+def _merged(old: pd.DataFrame, new: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """``old`` with the rows of ``new``'s settings replaced, in the order of ``params.settings``."""
+    merged = pd.concat([old[~old.setting.isin(set(new.setting))], new], ignore_index=True)
+    order = {s.label(): i for i, s in enumerate(params.settings)}
+    return merged.sort_values("setting", key=lambda c: c.map(order).fillna(len(order)), kind="stable",
+                              ignore_index=True)
+
+
 def run(params: Params) -> Outcome:
     """The study's own claims are those of the other notebooks: the index counts them there, not here."""
     return run_experiment(params, measure, EXPERIMENT.claims)
@@ -263,17 +329,29 @@ def run(params: Params) -> Outcome:
 EXPERIMENT = Experiment(params=Params, measure=measure, claims=lambda p, m: [], planned_runs=planned_runs)
 
 
-def _write_per_seed(params_file: str, out: Path) -> None:
-    """Collect the finished runs of the study's settings (``params_file``) into ``out`` (CSV)."""
+def main(argv: list[str] | None = None) -> None:
+    """``python -m resnetlib.experiments.budget_study [PARAMS] [PER_SEED_CSV] [--add LABEL ...]``: write
+    the per-seed table of every finished run of the study's settings; with ``--add``, also judge the settings
+    so labelled and put them into the committed study (``add_settings``)."""
+    import argparse
+
     from ..config import load_yaml
 
-    params = Params.model_validate({**load_yaml(params_file), "profile": "cpu"})
+    parser = argparse.ArgumentParser(prog="python -m resnetlib.experiments.budget_study", description=main.__doc__)
+    parser.add_argument("params", nargs="?", default="params/budget_study/cpu.yaml")
+    parser.add_argument("per_seed", nargs="?", type=Path, default=PER_SEED_FILE)
+    parser.add_argument("--add", nargs="+", metavar="LABEL", default=[],
+                        help='settings to judge and add to the committed study, e.g. "10000 it, 16px"')
+    args = parser.parse_args(argv)
+    params = Params.model_validate({**load_yaml(args.params), "profile": "cpu"})
+    if args.add:
+        effects = add_settings(params, args.add, args.per_seed.parent)
+        print(f"{effects.setting.nunique()} setting(s) in {args.per_seed.parent}/effects.csv")
     rows = per_seed_rows(params)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows.to_csv(out, index=False)
-    print(f"{len(rows)} finished run(s) -> {out}")
+    args.per_seed.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(args.per_seed, index=False)
+    print(f"{len(rows)} finished run(s) -> {args.per_seed}")
 
 
 if __name__ == "__main__":
-    _write_per_seed(sys.argv[1] if len(sys.argv) > 1 else "params/budget_study/cpu.yaml",
-                    Path(sys.argv[2]) if len(sys.argv) > 2 else PER_SEED_FILE)
+    main()

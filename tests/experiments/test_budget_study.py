@@ -1,5 +1,6 @@
 """The budget study: its settings, the runs it plans (shared with the other notebooks), and that `reproduce` runs it only when named outside the smoke profile."""
 
+import pandas as pd
 import pytest
 
 from resnetlib import reproduce
@@ -79,3 +80,44 @@ def test_a_setting_with_another_precision_or_a_training_subset_is_a_control():
     assert not study.Setting(iterations=3000, image_size=16).is_control()
     assert study.Setting(iterations=3000, image_size=16, amp="off").is_control()
     assert study.Setting(iterations=3000, image_size=16, train_size=10_000).is_control()
+
+
+@pytest.mark.slow
+def test_a_finished_setting_is_added_to_the_committed_study_beside_the_earlier_ones(tmp_path):
+    """``add_settings`` judges only the named setting from its finished runs and merges it into the
+    committed tables (the earlier setting's rows kept, in the params' order); an unfinished setting is an
+    error naming its runs, and nothing is written."""
+    from resnetlib.run_queue import train_queue
+
+    params = study.Params(
+        seeds=[0], depths=[8, 14], runs_dir=str(tmp_path / "runs"), device="cpu",
+        settings=[{"iterations": 8, "batch_size": 16, "experiments": ["cifar_degradation"]},
+                  {"iterations": 16, "batch_size": 16, "experiments": ["cifar_degradation"]}],
+        train={"data": {"name": "synthetic", "train_size": 64, "test_size": 32}, "optim": {"batch_size": 16},
+               "log": "none"})
+    first, second = (params.model_copy(update={"settings": [s]}) for s in params.settings)
+    folder = tmp_path / "study"
+    folder.mkdir()
+    with pytest.raises(RuntimeError, match="not finished"):
+        study.add_settings(params, [params.settings[1].label()], folder)
+    with pytest.raises(ValueError, match="no setting labelled"):
+        study.add_settings(params, ["10000 it, 16px"], folder)
+    assert list(folder.iterdir()) == []
+
+    train_queue(study.planned_runs(params), tmp_path / "runs", jobs=1, say=lambda _: None)
+    measured = study.measure(first)
+    measured.tables["effects"].to_csv(folder / "effects.csv", index=False)
+    measured.tables["costs"].drop(columns="cpu").to_csv(folder / "costs.csv", index=False)
+    (folder / "results.json").write_text('{"machine": {"device_name": "an older CPU"}}')
+
+    effects = study.add_settings(params, [params.settings[1].label()], folder)
+    labels = [s.label() for s in params.settings]
+    assert list(dict.fromkeys(effects.setting)) == labels
+    assert effects.groupby("setting").id.apply(frozenset).nunique() == 1  # the same claims at both settings
+    costs = pd.read_csv(folder / "costs.csv")
+    assert list(costs.setting) == labels and costs.cpu.iloc[0] == "an older CPU" and costs.core_hours.gt(0).all()
+    assert set(pd.read_csv(folder / "emergence.csv").id) == set(effects.id)
+    assert len(pd.read_csv(folder / "per_seed.csv")) == 2 * 4
+    assert (folder / "emergence.png").stat().st_size > 0
+    again = study.measure(second).tables["effects"]  # judged from the same runs: the same verdicts
+    assert list(again.verdict) == list(effects[effects.setting == labels[1]].verdict)
