@@ -628,10 +628,17 @@ def _macs_by_part(model: FasterRCNN, image_size: int, in_channels: int) -> dict[
 
 
 def backbone_macs(model: FasterRCNN, side: int, in_channels: int = 3) -> float:
-    """Multiply-adds of ``model``'s backbone on one ``side`` x ``side`` image (a level of a test pyramid)."""
+    """Multiply-adds of ``model``'s backbone on one ``side`` x ``side`` image (a level of a test pyramid).
+    Counted in eval mode, as ``count_macs``: in training mode the zero image would overwrite the batch-norm
+    running statistics (issue 22: Table 9's "context alone" rows were tested after that, at 3.4-5.4 mAP@.5)."""
     device = next(model.parameters()).device
-    with torch.no_grad():
-        return _macs(model.backbone, torch.zeros(1, in_channels, side, side, device=device))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return _macs(model.backbone, torch.zeros(1, in_channels, side, side, device=device))
+    finally:
+        model.train(was_training)
 
 
 def _macs(fn: Any, *args: Any) -> float:

@@ -108,6 +108,16 @@ def test_refinement_and_multiscale_testing_give_valid_detections_and_cost_more()
     assert inference_macs(model, 64, InferenceOptions(test_scales=PAPER_TEST_SCALES), 3) > base
 
 
+def test_counting_the_cost_leaves_the_model_as_it_was():
+    """Counting multiply-adds runs the nets on zero images: in eval mode, so a model left in training mode
+    (as ``evaluate_detector`` leaves it) keeps its batch-norm statistics and its mode (issue 22)."""
+    model = detector().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    inference_macs(model, 64, InferenceOptions(box_refinement=True, test_scales=PAPER_TEST_SCALES), 3)
+    assert model.training and all(m.training for m in model.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
 def test_options_are_checked():
     with pytest.raises(ValueError, match=r"include 1\.0"):
         InferenceOptions(test_scales=(0.5, 2.0))

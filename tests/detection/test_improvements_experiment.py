@@ -21,7 +21,7 @@ def test_params_files_validate(profile):
         assert base.data.name == "coco" and params.backbone == "resnet101" and base.model.min_size == 600
         assert [round(600 * s) for s in params.test_scales] == [200, 400, 600, 800, 1000]
     if profile in ("cpu", "cpu-long"):  # the detection notebook's budget, so its baseline is the same net
-        detection = load_yaml(PARAMS_DIR / "detection" / "cpu.yaml")
+        detection = load_yaml(PARAMS_DIR / "detection" / f"{profile}.yaml")
         assert params.train == validate(exp.detection.Params, detection).train
         assert len(params.seeds) >= 3
 
