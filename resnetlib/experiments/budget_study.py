@@ -84,6 +84,14 @@ class Setting(StrictModel):
         return int((self.image_size or native) / 8 + 0.5)
 
 
+class NotRun(StrictModel):
+    """A setting the study planned and did not run, and why (its cost, or a trend that already answers):
+    a reader sees where the study stopped and what it would take to go on (issue 20)."""
+
+    setting: Setting
+    why: str = Field(..., min_length=10, description="the reason, with the cost it would take")
+
+
 def _default_settings() -> list[Setting]:
     return [Setting(iterations=12, image_size=16), Setting(iterations=24, image_size=16)]
 
@@ -97,12 +105,26 @@ class Params(TrainingParams):
                                                   description="shallow and deep CIFAR depths (paper: 20, 56)")
     evaluations: int = Field(8, ge=4, description="evaluations per run (>= 2 in the last lr phase's 2nd half)")
     native_size: int = Field(28, ge=8, description="the data set's own image side (Fashion-MNIST 28, CIFAR-10 32)")
+    not_run: list[NotRun] = Field(default_factory=list,
+                                  description="settings planned but not run, each with its reason (nothing trains)")
 
     @model_validator(mode="after")
     def _two_depths(self):
         if len(self.depths) != 2:
             raise ValueError(f"depths must be two CIFAR depths (shallow, deep); got {self.depths}")
+        labels = [s.label() for s in [*self.settings, *(n.setting for n in self.not_run)]]
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise ValueError(f"settings {repeated} are listed twice (in settings or not_run); each label names "
+                             "one setting: remove the repeat")
         return self
+
+    def not_run_table(self) -> pd.DataFrame:
+        """The settings planned and not run, with their reasons (``not_run.csv`` beside the study)."""
+        return pd.DataFrame([{"setting": n.setting.label(), "iterations": n.setting.iterations,
+                              "image_size": n.setting.image_size or self.native_size,
+                              "experiments": ", ".join(n.setting.experiments), "why": n.why} for n in self.not_run],
+                            columns=["setting", "iterations", "image_size", "experiments", "why"])
 
     def setting_train(self, setting: Setting) -> dict[str, Any]:
         """The ``train`` section of one setting: the shared ``train`` with the setting's budget and data."""
@@ -206,7 +228,7 @@ def measure(params: Params) -> Measured:
     effects, curves = pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
     return Measured(
         tables={"effects": effects, "emergence": emergence(budget_axis(effects)), "costs": pd.DataFrame(costs),
-                "per_seed": per_seed_rows(params),
+                "per_seed": per_seed_rows(params), "not_run": params.not_run_table(),
                 "final_errors": final_errors_by(curves, by=("setting", "option", "depth"))},
         dataset=params.family().name, data_source=data_source(curves.run_dir.iloc[0]), seeds=params.seeds,
         scale=f"{len(params.settings)} settings x {len(params.seeds)} seeds; " + params.family().scale_text(),
@@ -294,6 +316,7 @@ def add_settings(params: Params, labels: list[str], folder: Path) -> pd.DataFram
     costs.to_csv(folder / "costs.csv", index=False)
     emergence(budget_axis(effects)).to_csv(folder / "emergence.csv", index=False)
     per_seed_rows(params).to_csv(folder / "per_seed.csv", index=False)
+    params.not_run_table().to_csv(folder / "not_run.csv", index=False)
     from ..report import figures
 
     figures.budget_emergence(effects).savefig(folder / "emergence.png", dpi=72)

@@ -82,6 +82,19 @@ def test_a_setting_with_another_precision_or_a_training_subset_is_a_control():
     assert study.Setting(iterations=3000, image_size=16, train_size=10_000).is_control()
 
 
+def test_settings_not_run_are_listed_with_their_reason_and_never_planned():
+    stopped = {"setting": {"iterations": 30_000, "image_size": 16}, "why": "3x the 10k setting's cost: ~15 core-hours"}
+    params = study.Params(seeds=[0], settings=[{"iterations": 16, "image_size": 16}], not_run=[stopped])
+    table = params.not_run_table()
+    assert list(table.setting) == ["30000 it, 16px"] and table.why.iloc[0].startswith("3x the 10k")
+    assert {r.optim.iterations for r in study.planned_runs(params)} == {16}
+    assert study.Params(seeds=[0]).not_run_table().empty
+    with pytest.raises(ValueError, match="listed twice"):
+        study.Params(settings=[{"iterations": 30_000, "image_size": 16}], not_run=[stopped])
+    with pytest.raises(ValueError):
+        study.Params(not_run=[{"setting": {"iterations": 30_000}, "why": ""}])  # a reason is required
+
+
 @pytest.mark.slow
 def test_a_finished_setting_is_added_to_the_committed_study_beside_the_earlier_ones(tmp_path):
     """``add_settings`` judges only the named setting from its finished runs and merges it into the
@@ -93,6 +106,7 @@ def test_a_finished_setting_is_added_to_the_committed_study_beside_the_earlier_o
         seeds=[0], depths=[8, 14], runs_dir=str(tmp_path / "runs"), device="cpu",
         settings=[{"iterations": 8, "batch_size": 16, "experiments": ["cifar_degradation"]},
                   {"iterations": 16, "batch_size": 16, "experiments": ["cifar_degradation"]}],
+        not_run=[{"setting": {"iterations": 48, "batch_size": 16}, "why": "three times the cost of the last one"}],
         train={"data": {"name": "synthetic", "train_size": 64, "test_size": 32}, "optim": {"batch_size": 16},
                "log": "none"})
     first, second = (params.model_copy(update={"settings": [s]}) for s in params.settings)
@@ -119,5 +133,6 @@ def test_a_finished_setting_is_added_to_the_committed_study_beside_the_earlier_o
     assert set(pd.read_csv(folder / "emergence.csv").id) == set(effects.id)
     assert len(pd.read_csv(folder / "per_seed.csv")) == 2 * 4
     assert (folder / "emergence.png").stat().st_size > 0
+    assert list(pd.read_csv(folder / "not_run.csv").setting) == ["48 it, native, batch 16"]
     again = study.measure(second).tables["effects"]  # judged from the same runs: the same verdicts
     assert list(again.verdict) == list(effects[effects.setting == labels[1]].verdict)
