@@ -112,6 +112,10 @@ class Params(TrainingParams):
     def _two_depths(self):
         if len(self.depths) != 2:
             raise ValueError(f"depths must be two CIFAR depths (shallow, deep); got {self.depths}")
+        return self
+
+    @model_validator(mode="after")
+    def _each_label_once(self):
         labels = [s.label() for s in [*self.settings, *(n.setting for n in self.not_run)]]
         repeated = sorted({label for label in labels if labels.count(label) > 1})
         if repeated:
