@@ -72,8 +72,9 @@ class ExperimentParams(StrictModel):
         return Path(self.runs_dir) if self.runs_dir else default_runs_dir()
 
     def table(self) -> pd.DataFrame:
-        """The effective parameters, one row per setting (shown in the rendered report)."""
-        return params_table(self)
+        """The effective parameters, one row per setting (shown in the rendered report; folders inside the
+        repository relative to it, as in results.json)."""
+        return params_table(portable_paths(self.model_dump()))
 
     @classmethod
     def parameters_cell(cls) -> str:
@@ -160,7 +161,7 @@ def write_parameters_cell(notebook: str | Path, params_model: type[ExperimentPar
 
 #: Parameters that name a folder on the machine that ran (``results.json`` records them relative to the
 #: checkout when inside it, so a committed result does not carry one machine's absolute paths).
-PATH_PARAMETERS = ("output_dir", "runs_dir", "data_root")
+PATH_PARAMETERS = ("output_dir", "runs_dir", "data_root", "committed")
 
 
 def portable_paths(params: dict[str, Any], root: Path = REPO_ROOT) -> dict[str, Any]:

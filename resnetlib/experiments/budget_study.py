@@ -30,11 +30,13 @@ import yaml
 from pydantic import Field, model_validator
 
 from ..claims import Claim
+from ..claims.budget import rejudge_study
 from ..claims.emergence import budget_axis, emergence, join_readings
 from ..config import StrictModel, deep_merge
+from ..paths import NOTEBOOKS_DIR
 from ..train import TrainConfig
 from . import cifar_degradation, layer_responses, shortcut_options
-from .base import Measured, Outcome, run_experiment
+from .base import Measured, Outcome, portable_paths, run_experiment
 from .cost import run_cost
 from .training import TrainingParams, data_source
 from .training import final_errors as final_errors_by
@@ -107,6 +109,8 @@ class Params(TrainingParams):
     native_size: int = Field(28, ge=8, description="the data set's own image side (Fashion-MNIST 28, CIFAR-10 32)")
     not_run: list[NotRun] = Field(default_factory=list,
                                   description="settings planned but not run, each with its reason (nothing trains)")
+    committed: str = Field("", description="folder of a committed study (effects.csv, costs.csv, ...): render its "
+                                           "tables for these settings instead of training; empty: train")
 
     @model_validator(mode="after")
     def _two_depths(self):
@@ -215,11 +219,16 @@ def claim_rows(params: Params, setting: Setting, claims: list[Claim], hours: flo
             "image_size": setting.image_size or params.native_size,
             "train_size": params.setting_train(setting)["data"].get("train_size") or FULL_TRAIN_IMAGES,
             "batch_size": setting.batch_size, "core_hours": round(hours, 4), "control": setting.is_control()}
-    fields = ("id", "ref", "what", "verdict", "n_seeds", "effect", "ci_low", "ci_high", "margin", "reason")
+    fields = ("id", "ref", "what", "verdict", "n_seeds", "effect", "ci_low", "ci_high", "margin", "reason",
+              "ends_better")
     return [{**cost, **{f: getattr(c, f) for f in fields}} for c in claims]
 
 
 def measure(params: Params) -> Measured:
+    """Train (or find in the run cache) every setting's runs and judge its claims; with ``committed``, read
+    the committed study's tables instead (``committed_measured``)."""
+    if params.committed:
+        return committed_measured(params)
     rows, curves, costs = [], [], []
     for setting in params.settings:
         claims, runs = setting_claims(params, setting)
@@ -229,7 +238,8 @@ def measure(params: Params) -> Measured:
         costs.append({"setting": setting.label(), "runs": runs.run_dir.nunique(), "core_hours": round(hours, 3),
                       "median_images_per_s": round(float(runs.images_per_s.median()), 1),
                       "cpu": _machine(runs.run_dir.iloc[0])["device_name"]})
-    effects, curves = pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
+    effects = judged_across_budgets(pd.DataFrame(rows), params.native_size)
+    curves = pd.concat(curves, ignore_index=True)
     return Measured(
         tables={"effects": effects, "emergence": emergence(budget_axis(effects)), "costs": pd.DataFrame(costs),
                 "per_seed": per_seed_rows(params), "not_run": params.not_run_table(),
@@ -238,6 +248,38 @@ def measure(params: Params) -> Measured:
         scale=f"{len(params.settings)} settings x {len(params.seeds)} seeds; " + params.family().scale_text(),
         extra={"machine": _machine(curves.run_dir.iloc[0]), "no_claims": NO_CLAIMS},
     )
+
+
+# ------------------------------------------------------------------------ verdicts across the study's budgets
+def judged_across_budgets(effects: pd.DataFrame, native_size: int) -> pd.DataFrame:
+    """``effects`` with the ends-better rule applied across the study's own budgets (``claims.budget``).
+
+    Each setting judges its claims alone; for a claim about which net *ends* better (Fig. 6 middle, Table 6's
+    trend, Fig. 7's deeper ResNet) a contradiction at one budget may only be the deeper net not having caught
+    up yet. So ``verdict`` is the study's verdict: such a contradiction stands only where every budget >= 3x
+    larger on the budget axis replicates it, else it is not measurable ("still converging: ..."). A control
+    (fp32, a training subset) has no larger budget of its own, so its contradictions of those claims do not
+    stand either. The setting's own test stays in ``own_verdict`` and ``own_reason``; re-judging starts from
+    them, so adding a setting can change an earlier setting's verdict in either direction."""
+    table = effects.copy()
+    if "own_verdict" in table.columns:
+        table["verdict"], table["reason"] = table["own_verdict"], table["own_reason"]
+    else:
+        table["own_verdict"], table["own_reason"] = table["verdict"], table["reason"]
+    if "ends_better" not in table.columns:
+        raise ValueError("the study's effects have no ends_better column (a table written before the study "
+                         "re-judged its own rows): add it, True for the claims about which net ends better "
+                         "(their Claim.ends_better), then judge again")
+    ends_better = set(table.loc[table["ends_better"].fillna(False).astype(bool), "id"])
+    control = table["control"].fillna(False).astype(bool) if "control" in table.columns else table["id"].isna()
+    parts = [rejudge_study(table[~control], ends_better, native_size)]
+    parts += [rejudge_study(part, ends_better, native_size) for _, part in table[control].groupby("setting")]
+    judged = pd.concat(parts).loc[table.index]
+    changed = judged["verdict"] != judged["own_verdict"]
+    judged.loc[changed, "reason"] = (judged["reason"] + "; this setting's own test: " + judged["own_verdict"]
+                                     + " (" + judged["own_reason"].astype(str) + ")")[changed]
+    judged["ends_better"] = judged["id"].isin(ends_better)  # a row merged from an older table: its id's flag
+    return judged
 
 
 def _machine(run_dir: str) -> dict[str, Any]:
@@ -287,6 +329,78 @@ def _run_row(run_dir: Path) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------------------------- the committed study, rendered
+#: The tables of a committed study that its report shows (``results.json`` names the data set).
+COMMITTED_TABLES = ("effects", "costs", "final_errors", "per_seed")
+#: The study's notebook (``render_committed`` executes it on the committed tables).
+NOTEBOOK = NOTEBOOKS_DIR / "budget_study.ipynb"
+
+
+def committed_measured(params: Params) -> Measured:
+    """The study committed in ``params.committed``, as ``measure`` returns it, read from its tables without
+    training: how its report is re-rendered after ``add_settings`` merged a setting trained in the background
+    (the earlier settings' runs may be on another machine: each cost row names its CPU). Only ``params``'
+    settings are shown, in their order; one that the committed study lacks is an error naming it."""
+    folder = Path(params.committed)
+    missing = [f"{n}.csv" for n in COMMITTED_TABLES if not (folder / f"{n}.csv").is_file()]
+    missing += [] if (folder / "results.json").is_file() else ["results.json"]
+    if missing:
+        raise FileNotFoundError(f"committed = {str(folder)!r} is not a committed budget study: it has no "
+                                f"{missing}; point it at reports/reference/budget_study, or set it empty to train")
+    labels = [s.label() for s in params.settings]
+    effects = judged_across_budgets(_reference_table(folder, "effects"), params.native_size)
+    absent = [label for label in labels if label not in set(effects.setting)]
+    if absent:
+        raise ValueError(f"settings {absent} are not in {folder / 'effects.csv'}: train them and add them with "
+                         "`python -m resnetlib.experiments.budget_study PARAMS --add LABEL`, or leave them out")
+    effects = _in_order(effects, labels)
+    results = json.loads((folder / "results.json").read_text())
+    shown = portable_paths({"committed": str(folder)})["committed"]  # repo-relative where it is inside the repo
+    per_seed = pd.read_csv(folder / "per_seed.csv", dtype={"image_size": "Int64", "train_size": "Int64"})
+    return Measured(
+        tables={"effects": effects, "emergence": emergence(budget_axis(effects)),
+                "costs": _in_order(_reference_table(folder, "costs"), labels),
+                "per_seed": per_seed[per_seed.setting.isin(labels)], "not_run": params.not_run_table(),
+                "final_errors": _in_order(pd.read_csv(folder / "final_errors.csv"), labels)},
+        dataset=results["dataset"], data_source=results["data_source"], seeds=params.seeds,
+        scale=(f"{len(labels)} settings x {len(params.seeds)} seeds, read from the committed tables in {shown} "
+               "(each cost row names the CPU that trained the setting)"),
+        extra={"machine": results.get("machine"), "no_claims": NO_CLAIMS, "committed": shown},
+    )
+
+
+def _in_order(table: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    """The rows of ``table`` whose setting is one of ``labels``, in that order."""
+    order = {label: i for i, label in enumerate(labels)}
+    rows = table[table.setting.isin(order)]
+    return rows.sort_values("setting", key=lambda c: c.map(order), kind="stable", ignore_index=True)
+
+
+def render_committed(params_file: str | Path, folder: Path, *, timeout: int = 600) -> Path:
+    """Re-render ``folder/budget_study.html`` (and its tables, figure and results.json) from the committed
+    tables: the study's notebook executed by papermill with ``committed`` set, at the settings of
+    ``params_file`` that the committed study holds, then rendered by nbconvert. Nothing trains. Returns the
+    HTML's path."""
+    import tempfile
+
+    import papermill
+
+    from ..config import load_yaml
+    from ..report.render import render_html
+
+    folder = Path(folder).resolve()
+    data = load_yaml(params_file)
+    params = Params.model_validate({**data, "profile": "cpu"})
+    present = set(pd.read_csv(folder / "effects.csv").setting)
+    settings = [s.model_dump(mode="json") for s in params.settings if s.label() in present]
+    inject = {**data, "profile": "cpu", "settings": settings, "committed": str(folder), "output_dir": str(folder)}
+    with tempfile.TemporaryDirectory() as tmp:
+        executed = Path(tmp) / NOTEBOOK.name
+        papermill.execute_notebook(str(NOTEBOOK), str(executed), parameters=inject, kernel_name="python3",
+                                   cwd=str(NOTEBOOKS_DIR), progress_bar=False, execution_timeout=timeout)
+        return render_html(executed, folder / "budget_study.html")
+
+
 # ------------------------------------------------------------------------- settings added to the committed study
 def unfinished_runs(params: Params) -> list[str]:
     """The run folders that ``params``' settings need and the run cache has not finished."""
@@ -302,7 +416,9 @@ def add_settings(params: Params, labels: list[str], folder: Path) -> pd.DataFram
     settings (measured on another machine or day: each cost row names its CPU) beside the new ones, and its
     per-seed table every finished run of ``params``. A setting long enough to train for hours in the
     background (issue 20) is added this way when its last run finishes, without re-training the others.
-    Returns the merged effects. Nothing is trained: an unfinished run is an error that names it."""
+    The verdicts are re-judged across every setting's budget (``judged_across_budgets``). Returns the merged
+    effects. Nothing is trained: an unfinished run is an error that names it. ``render_committed`` then
+    re-renders the HTML."""
     settings = {s.label(): s for s in params.settings}
     unknown = [label for label in labels if label not in settings]
     if unknown:
@@ -314,10 +430,13 @@ def add_settings(params: Params, labels: list[str], folder: Path) -> pd.DataFram
                            f"{missing}; train them first (resnetlib reproduce --only budget_study --jobs 2, or "
                            "let the background study finish), then add the settings again")
     measured = measure(chosen)
-    effects = _merged(_reference_table(folder, "effects"), measured.tables["effects"], params)
-    costs = _merged(_reference_table(folder, "costs"), measured.tables["costs"], params)
+    merged = _merged(_reference_table(folder, "effects"), measured.tables["effects"], params)
+    effects = judged_across_budgets(merged, params.native_size)
     effects.to_csv(folder / "effects.csv", index=False)
-    costs.to_csv(folder / "costs.csv", index=False)
+    for name in ("costs", "final_errors"):
+        old = _reference_table(folder, name) if (folder / f"{name}.csv").is_file() else None
+        new = measured.tables[name]
+        (new if old is None else _merged(old, new, params)).to_csv(folder / f"{name}.csv", index=False)
     emergence(budget_axis(effects)).to_csv(folder / "emergence.csv", index=False)
     per_seed_rows(params).to_csv(folder / "per_seed.csv", index=False)
     params.not_run_table().to_csv(folder / "not_run.csv", index=False)
@@ -369,11 +488,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("per_seed", nargs="?", type=Path, default=PER_SEED_FILE)
     parser.add_argument("--add", nargs="+", metavar="LABEL", default=[],
                         help='settings to judge and add to the committed study, e.g. "10000 it, 16px"')
+    parser.add_argument("--render", action="store_true",
+                        help="re-render the committed study's HTML from its tables (done after --add anyway)")
     args = parser.parse_args(argv)
     params = Params.model_validate({**load_yaml(args.params), "profile": "cpu"})
+    folder = args.per_seed.parent
     if args.add:
-        effects = add_settings(params, args.add, args.per_seed.parent)
-        print(f"{effects.setting.nunique()} setting(s) in {args.per_seed.parent}/effects.csv")
+        effects = add_settings(params, args.add, folder)
+        print(f"{effects.setting.nunique()} setting(s) in {folder}/effects.csv")
+    if args.add or args.render:
+        print(f"rendered {render_committed(args.params, folder)}")
     rows = per_seed_rows(params)
     args.per_seed.parent.mkdir(parents=True, exist_ok=True)
     rows.to_csv(args.per_seed, index=False)

@@ -136,3 +136,88 @@ def test_a_finished_setting_is_added_to_the_committed_study_beside_the_earlier_o
     assert list(pd.read_csv(folder / "not_run.csv").setting) == ["48 it, native, batch 16"]
     again = study.measure(second).tables["effects"]  # judged from the same runs: the same verdicts
     assert list(again.verdict) == list(effects[effects.setting == labels[1]].verdict)
+
+
+def _effect_row(setting, iterations, effect, ci, verdict, *, claim="fig6_deeper", ends_better=True, control=False):
+    return {"setting": setting, "iterations": iterations, "image_size": 16, "batch_size": 128, "id": claim,
+            "ref": "Fig. 6", "verdict": verdict, "effect": effect, "ci_low": ci[0], "ci_high": ci[1], "margin": 1.0,
+            "reason": "own reason", "control": control, "ends_better": ends_better, "core_hours": iterations / 1e3}
+
+
+def test_a_contradiction_of_an_ends_better_claim_stands_only_where_a_3x_larger_budget_replicates_it():
+    """The study re-judges its own rows (``claims.budget``): 1k stands (3k replicates it, unmoved), 3k does not
+    (nothing 3x larger), the fp32 control has no larger budget of its own, an equal-budget claim is untouched;
+    the own test is kept and re-judging is stable."""
+    effects = pd.DataFrame([
+        _effect_row("1000 it, 16px", 1000, -3.0, (-3.5, -2.5), "contradicted"),
+        _effect_row("3000 it, 16px", 3000, -3.2, (-3.6, -2.8), "contradicted"),
+        _effect_row("3000 it, 16px, fp32", 3000, -3.1, (-3.6, -2.6), "contradicted", control=True),
+        _effect_row("3000 it, 16px", 3000, -5.0, (-6.0, -4.0), "contradicted", claim="fig1", ends_better=False),
+    ])
+    judged = study.judged_across_budgets(effects, native_size=28)
+    assert list(judged.verdict) == ["contradicted", "not measurable at this scale", "not measurable at this scale",
+                                    "contradicted"]
+    assert list(judged.own_verdict) == ["contradicted"] * 4 and judged.reason.iloc[0] == "own reason"
+    assert judged.reason.iloc[1].startswith("not measurable at this budget: no budget >= 3x")
+    assert judged.reason.iloc[1].endswith("this setting's own test: contradicted (own reason)")
+    again = study.judged_across_budgets(judged, native_size=28)
+    assert list(again.verdict) == list(judged.verdict) and list(again.reason) == list(judged.reason)
+    moved = effects.copy()
+    moved.loc[1, ["effect", "ci_low", "ci_high"]] = [-1.0, -1.8, -0.2]  # moved toward the paper by > 0.5
+    assert study.judged_across_budgets(moved, native_size=28).verdict.iloc[0] == "not measurable at this scale"
+    with pytest.raises(ValueError, match="no ends_better column"):
+        study.judged_across_budgets(effects.drop(columns="ends_better"), native_size=28)
+
+
+def _committed_study(folder):
+    """A committed study of two settings (the tables ``add_settings`` writes), the costlier listed first."""
+    folder.mkdir()
+    labels = ["3000 it, 16px", "1000 it, 16px"]
+    pd.DataFrame([_effect_row(labels[0], 3000, -3.2, (-3.6, -2.8), "contradicted"),
+                  _effect_row(labels[1], 1000, -3.0, (-3.5, -2.5), "contradicted")]).to_csv(
+        folder / "effects.csv", index=False)
+    pd.DataFrame({"setting": labels, "runs": [4, 4], "core_hours": [1.0, 0.3], "cpu": ["CPU B", "CPU A"]}).to_csv(
+        folder / "costs.csv", index=False)
+    pd.DataFrame({"setting": labels, "option": "A", "depth": 20, "train_error": [8.0, 9.0]}).to_csv(
+        folder / "final_errors.csv", index=False)
+    pd.DataFrame({"setting": labels, "model": "cifar_resnet20", "seed": 0, "image_size": [16, None]}).to_csv(
+        folder / "per_seed.csv", index=False)
+    (folder / "results.json").write_text('{"dataset": "fashion_mnist", "data_source": "/data", "machine": {}}')
+    return labels
+
+
+def test_the_committed_study_is_read_back_without_training_in_the_params_order(tmp_path):
+    labels = _committed_study(tmp_path / "study")
+    settings = [{"iterations": 1000, "image_size": 16}, {"iterations": 3000, "image_size": 16}]
+    params = study.Params(seeds=[0, 1, 2], settings=settings, committed=str(tmp_path / "study"),
+                          runs_dir=str(tmp_path / "runs"))
+    measured = study.measure(params)
+    assert list(measured.tables["effects"].setting) == labels[::-1] == list(measured.tables["costs"].setting)
+    assert list(measured.tables["effects"].verdict) == ["contradicted", "not measurable at this scale"]
+    assert set(measured.tables["emergence"].id) == {"fig6_deeper"} and not (tmp_path / "runs").exists()
+    assert measured.dataset == "fashion_mnist" and "committed tables" in measured.scale
+    one = params.model_copy(update={"settings": params.settings[1:]})
+    assert list(study.measure(one).tables["final_errors"].setting) == ["3000 it, 16px"]
+    more = params.model_copy(update={"settings": [*params.settings, study.Setting(iterations=10_000, image_size=16)]})
+    with pytest.raises(ValueError, match=r"\['10000 it, 16px'\] are not in .*--add"):
+        study.measure(more)
+    with pytest.raises(FileNotFoundError, match="not a committed budget study"):
+        study.measure(params.model_copy(update={"committed": str(tmp_path)}))
+
+
+@pytest.mark.slow
+def test_the_committed_study_renders_as_html_with_every_setting_it_holds(tmp_path):
+    """``--add`` re-renders the committed study's page: the notebook, executed on a copy of the reference
+    tables (nothing trains), shows each of their settings; the tables it rewrites keep every row."""
+    import shutil
+
+    from resnetlib.paths import PARAMS_DIR, REPORTS_DIR
+
+    folder = tmp_path / "budget_study"
+    shutil.copytree(REPORTS_DIR / "reference" / "budget_study", folder)
+    before = pd.read_csv(folder / "effects.csv")
+    html = study.render_committed(PARAMS_DIR / "budget_study" / "cpu.yaml", folder).read_text()
+    after = pd.read_csv(folder / "effects.csv")
+    assert len(after) == len(before) and set(after.setting) == set(before.setting)
+    assert all(label in html for label in before.setting.unique())
+    assert "committed tables" in html and "own_verdict" in html
