@@ -302,15 +302,22 @@ def _forest_legend(ax: plt.Axes, t: pd.DataFrame) -> None:
     legend_outside(ax, title="verdict")
 
 
+#: The budget study's controls: drawn beside its budget lines, never joined to them.
+CONTROL_MARKER = "X"
+
+
 def budget_emergence(effects: pd.DataFrame, columns: int = 4) -> plt.Figure:
     """The budget study: each claim's mean effect (dot) and 95% interval (bar) against the training cost
     of the setting (core-hours, log scale), one panel per claim, coloured by verdict, one line per image
     size; zero (black) and the claim's practical margin (dashed). A hollow dot is a setting where a gate
-    failed (a net did not train): its mean is shown, it is no evidence.
+    failed (a net did not train): its mean is shown, it is no evidence. A control (``control``: another
+    precision, a training subset) is a cross beside the lines, not a point on them: it is not another budget.
 
     ``effects`` is the study's ``effects`` table (``id``, ``core_hours``, ``image_size``, ``effect``,
-    ``ci_low``, ``ci_high``, ``margin``, ``verdict``).
+    ``ci_low``, ``ci_high``, ``margin``, ``verdict``; ``control`` where it has controls).
     """
+    control = (effects["control"].fillna(False).astype(bool) if "control" in effects.columns
+               else pd.Series(False, index=effects.index))
     ids = list(dict.fromkeys(effects["id"]))
     rows = -(-len(ids) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows), squeeze=False)
@@ -318,10 +325,12 @@ def budget_emergence(effects: pd.DataFrame, columns: int = 4) -> plt.Figure:
     styles = dict(zip(sizes, ["s", "o", "^", "D"]))
     for ax, cid in zip(axes.flat, ids):
         part = effects[effects["id"] == cid].sort_values("core_hours")
-        for size, line in part.groupby("image_size"):
+        for size, line in part[~control[part.index]].groupby("image_size"):
             ax.plot(line["core_hours"], line["effect"], color="0.6", lw=0.8, zorder=1)
             for _, row in line.iterrows():
                 _emergence_point(ax, row, styles[size])
+        for _, row in part[control[part.index]].iterrows():
+            _emergence_point(ax, row, CONTROL_MARKER)
         ax.axhline(0, color="k", lw=0.8)
         margin = part["margin"].dropna()
         if len(margin):
@@ -335,6 +344,8 @@ def budget_emergence(effects: pd.DataFrame, columns: int = 4) -> plt.Figure:
         axes.flat[0].plot([], [], "o", color=VERDICT_COLOURS[verdict], label=verdict)
     for size in sizes:
         axes.flat[0].plot([], [], styles[size], color="0.4", mfc="none", label=f"{size} px")
+    if control.any():
+        axes.flat[0].plot([], [], CONTROL_MARKER, color="0.4", label="control (fp32, a subset): not a budget")
     fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="lower center", ncol=7, fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, 0.0))
     fig.supxlabel("training cost of the setting (core-hours, log scale)", fontsize=9, y=0.035)

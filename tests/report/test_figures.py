@@ -109,3 +109,13 @@ def test_a_one_seed_interval_is_drawn_unlike_a_t_interval():
     assert styles[:3] == [(False, 2.2)] * 3 and styles[3] == (True, 1.2)
     assert "1 seed: its sampling error only" in ax.get_legend_handles_labels()[1]
     plt.close(fig)
+
+
+def test_the_budget_studys_controls_are_drawn_beside_its_budget_line_not_on_it():
+    rows = [{"id": "fig6", "core_hours": h, "image_size": 16, "effect": e, "ci_low": e - 1, "ci_high": e + 1,
+             "margin": 1.0, "verdict": "inconclusive", "control": c}
+            for h, e, c in [(0.3, -6.0, False), (1.0, -3.0, False), (2.0, -4.0, True)]]
+    ax = figures.budget_emergence(pd.DataFrame(rows)).axes[0]
+    joined = [line for line in ax.lines if len(line.get_xdata()) > 1 and list(line.get_xdata()) != [0, 1]]  # not axhline
+    assert [list(line.get_xdata()) for line in joined] == [[0.3, 1.0]]
+    assert [list(line.get_xdata()) for line in ax.lines if line.get_marker() == figures.CONTROL_MARKER][:1] == [[2.0]]
