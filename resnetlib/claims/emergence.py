@@ -27,8 +27,8 @@ from ..paths import REPORTS_DIR
 from .budget import rejudge_study, with_replication_rule
 from .verdicts import CONTRADICTED, INCONCLUSIVE, NOT_MEASURABLE, REPRODUCED, effect_interval
 
-__all__ = ["STUDY_DATASET", "STUDY_DIR", "budget_axis", "budget_note", "emergence", "load_emergence", "load_study",
-           "with_budget_evidence", "with_budget_notes"]
+__all__ = ["STUDY_DATASET", "STUDY_DIR", "budget_axis", "budget_note", "control_rows", "emergence", "load_emergence",
+           "load_study", "with_budget_evidence", "with_budget_notes"]
 
 #: The committed result of the budget study (its ``effects.csv`` is what the notes are read from).
 STUDY_DIR = REPORTS_DIR / "reference" / "budget_study"
@@ -134,12 +134,18 @@ def _get(row: pd.Series | None, name: str) -> int | None:
     return _whole(row[name]) if row is not None and name in row.index else None
 
 
-def budget_axis(effects: pd.DataFrame) -> pd.DataFrame:
-    """The study's rows on the budget axis: its controls (``control``: another precision, a training subset)
-    are reported beside the budgets but are not larger or smaller budgets of the same training."""
+def control_rows(effects: pd.DataFrame) -> pd.Series:
+    """Which of the study's rows are controls (``control``: another precision, a training subset); all False
+    for a table without the column."""
     if "control" not in effects.columns:
-        return effects
-    return effects[~effects["control"].fillna(False).astype(bool)]
+        return pd.Series(False, index=effects.index)
+    return effects["control"].fillna(False).astype(bool)
+
+
+def budget_axis(effects: pd.DataFrame) -> pd.DataFrame:
+    """The study's rows on the budget axis: its controls are reported beside the budgets but are not larger
+    or smaller budgets of the same training."""
+    return effects[~control_rows(effects)]
 
 
 def load_study(folder: str | Path = STUDY_DIR) -> pd.DataFrame | None:

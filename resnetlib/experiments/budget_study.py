@@ -31,7 +31,7 @@ from pydantic import Field, model_validator
 
 from ..claims import Claim
 from ..claims.budget import rejudge_study
-from ..claims.emergence import budget_axis, emergence, join_readings
+from ..claims.emergence import budget_axis, control_rows, emergence, join_readings
 from ..config import StrictModel, deep_merge
 from ..paths import NOTEBOOKS_DIR
 from ..train import TrainConfig
@@ -271,7 +271,7 @@ def judged_across_budgets(effects: pd.DataFrame, native_size: int) -> pd.DataFra
                          "re-judged its own rows): add it, True for the claims about which net ends better "
                          "(their Claim.ends_better), then judge again")
     ends_better = set(table.loc[table["ends_better"].fillna(False).astype(bool), "id"])
-    control = table["control"].fillna(False).astype(bool) if "control" in table.columns else table["id"].isna()
+    control = control_rows(table)
     parts = [rejudge_study(table[~control], ends_better, native_size)]
     parts += [rejudge_study(part, ends_better, native_size) for _, part in table[control].groupby("setting")]
     judged = pd.concat(parts).loc[table.index]
@@ -452,7 +452,7 @@ def _reference_table(folder: Path, name: str) -> pd.DataFrame:
     table = pd.read_csv(folder / f"{name}.csv")
     if name == "effects":
         return join_readings(table)
-    if "cpu" not in table.columns:
+    if name == "costs" and "cpu" not in table.columns:
         results = json.loads((folder / "results.json").read_text())
         table["cpu"] = (results.get("machine") or {}).get("device_name")
     return table

@@ -316,8 +316,9 @@ def budget_emergence(effects: pd.DataFrame, columns: int = 4) -> plt.Figure:
     ``effects`` is the study's ``effects`` table (``id``, ``core_hours``, ``image_size``, ``effect``,
     ``ci_low``, ``ci_high``, ``margin``, ``verdict``; ``control`` where it has controls).
     """
-    control = (effects["control"].fillna(False).astype(bool) if "control" in effects.columns
-               else pd.Series(False, index=effects.index))
+    from ..claims.emergence import control_rows
+
+    control = control_rows(effects)
     ids = list(dict.fromkeys(effects["id"]))
     rows = -(-len(ids) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows), squeeze=False)

@@ -122,6 +122,7 @@ def test_a_finished_setting_is_added_to_the_committed_study_beside_the_earlier_o
     measured = study.measure(first)
     measured.tables["effects"].to_csv(folder / "effects.csv", index=False)
     measured.tables["costs"].drop(columns="cpu").to_csv(folder / "costs.csv", index=False)
+    measured.tables["final_errors"].to_csv(folder / "final_errors.csv", index=False)
     (folder / "results.json").write_text('{"machine": {"device_name": "an older CPU"}}')
 
     effects = study.add_settings(params, [params.settings[1].label()], folder)
@@ -131,6 +132,8 @@ def test_a_finished_setting_is_added_to_the_committed_study_beside_the_earlier_o
     costs = pd.read_csv(folder / "costs.csv")
     assert list(costs.setting) == labels and costs.cpu.iloc[0] == "an older CPU" and costs.core_hours.gt(0).all()
     assert set(pd.read_csv(folder / "emergence.csv").id) == set(effects.id)
+    final = pd.read_csv(folder / "final_errors.csv")
+    assert list(dict.fromkeys(final.setting)) == labels and "cpu" not in final.columns
     assert len(pd.read_csv(folder / "per_seed.csv")) == 2 * 4
     assert (folder / "emergence.png").stat().st_size > 0
     assert list(pd.read_csv(folder / "not_run.csv").setting) == ["48 it, native, batch 16"]
